@@ -1,0 +1,128 @@
+"""One adapter call, with retries for transient errors paced by tenacity and the clock."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    wait_exponential_jitter,
+)
+
+from multichannel._redact import mask_address
+from multichannel.adapters.base import Adapter, Receipt, SendContext
+from multichannel.clock import Clock
+from multichannel.contacts import ContactPoint
+from multichannel.errors import TransientError
+from multichannel.messages import Content
+from multichannel.strategy import RetryPolicy
+
+__all__ = ["Call", "CallResult", "acall_with_retries", "call_with_retries"]
+
+logger = logging.getLogger("multichannel.dispatcher")
+
+
+@dataclass(frozen=True)
+class Call:
+    """One send the dispatcher wants made, on one adapter."""
+
+    adapter: Adapter
+    point: ContactPoint
+    content: Content
+    ctx: SendContext
+
+
+@dataclass(frozen=True)
+class CallResult:
+    """A receipt or the last error, and how many tries it took."""
+
+    receipt: Receipt | None
+    error: BaseException | None
+    tries: int
+
+
+class _WaitRetryAfter:
+    """Back off exponentially with jitter, or as long as the provider's Retry-After asks."""
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        self._backoff = wait_exponential_jitter(
+            initial=policy.initial.total_seconds(),
+            max=policy.maximum.total_seconds(),
+            jitter=policy.jitter.total_seconds(),
+        )
+
+    def __call__(self, state: RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, TransientError) and error.retry_after is not None:
+            return error.retry_after.total_seconds()
+        return float(self._backoff(state))
+
+
+def _stop(policy: RetryPolicy) -> Any:
+    def stop(state: RetryCallState) -> bool:
+        if state.attempt_number >= policy.tries:
+            return True
+        error = state.outcome.exception() if state.outcome else None
+        hint = error.retry_after if isinstance(error, TransientError) else None
+        # A provider that asks for a longer pause than the policy allows is not
+        # waited for here: the next provider or channel is tried instead.
+        return hint is not None and hint > policy.maximum
+
+    return stop
+
+
+def _log_retry(state: RetryCallState) -> None:
+    error = state.outcome.exception() if state.outcome else None
+    sleep = state.next_action.sleep if state.next_action else 0.0
+    logger.info("transient failure (%s); try %d again in %.1fs", error, state.attempt_number, sleep)
+
+
+def _settings(policy: RetryPolicy) -> dict[str, Any]:
+    return {
+        "stop": _stop(policy),
+        "wait": _WaitRetryAfter(policy),
+        "retry": retry_if_exception_type(TransientError),
+        "before_sleep": _log_retry,
+        "reraise": True,
+    }
+
+
+def call_with_retries(call: Call, policy: RetryPolicy, clock: Clock) -> CallResult:
+    """Make ``call``, retrying transient errors as ``policy`` says; never raises."""
+    tries = 0
+
+    def once() -> Receipt:
+        nonlocal tries
+        tries += 1
+        ctx = call.ctx.model_copy(update={"try_number": tries})
+        return call.adapter.send(call.point, call.content, ctx)
+
+    logger.debug("sending on %s to %s", call.adapter.name, mask_address(call.point.address))
+    try:
+        receipt: Receipt = Retrying(sleep=clock.sleep, **_settings(policy))(once)
+    except Exception as error:
+        return CallResult(None, error, tries)
+    return CallResult(receipt, None, tries)
+
+
+async def acall_with_retries(call: Call, policy: RetryPolicy, clock: Clock) -> CallResult:
+    """The async twin of `call_with_retries`; sleeps through ``clock.asleep``."""
+    tries = 0
+
+    async def once() -> Receipt:
+        nonlocal tries
+        tries += 1
+        ctx = call.ctx.model_copy(update={"try_number": tries})
+        return await call.adapter.asend(call.point, call.content, ctx)
+
+    logger.debug("sending on %s to %s", call.adapter.name, mask_address(call.point.address))
+    try:
+        receipt: Receipt = await AsyncRetrying(sleep=clock.asleep, **_settings(policy))(once)
+    except Exception as error:
+        return CallResult(None, error, tries)
+    return CallResult(receipt, None, tries)

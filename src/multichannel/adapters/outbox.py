@@ -1,0 +1,96 @@
+"""An adapter that keeps what it is given: for tests, demos and dry runs."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from dataclasses import dataclass
+
+from multichannel.adapters.base import ANY_CHANNEL, BaseAdapter, Receipt, SendContext
+from multichannel.contacts import ContactPoint
+from multichannel.errors import DeliveryError
+from multichannel.messages import Content
+
+__all__ = ["Outbox", "SentMessage"]
+
+
+@dataclass(frozen=True)
+class SentMessage:
+    """One message the outbox accepted."""
+
+    channel: str
+    address: str
+    message: Content
+    provider_id: str
+    point: ContactPoint
+    context: SendContext
+
+
+@dataclass
+class _Rejection:
+    error: DeliveryError | type[DeliveryError]
+    remaining: int | None
+
+
+class Outbox(BaseAdapter):
+    """Accepts every message on every channel and records it in ``sent``.
+
+    Tell it to fail with `reject`. Use it in your own tests the way Django users
+    use the locmem email backend. Thread-safe.
+    """
+
+    name = "outbox"
+    channel = ANY_CHANNEL
+
+    def __init__(self) -> None:
+        self.sent: list[SentMessage] = []
+        self._rejections: dict[str, _Rejection] = {}
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+
+    def reject(
+        self,
+        address: str,
+        error: DeliveryError | type[DeliveryError],
+        times: int | None = None,
+    ) -> None:
+        """Fail sends to ``address`` with ``error``: the next ``times`` sends, or all if None.
+
+        Raises ValueError if ``times`` is below 1.
+        """
+        if times is not None and times < 1:
+            raise ValueError(f"times must be at least 1 or None (always), not {times}")
+        with self._lock:
+            self._rejections[address] = _Rejection(error, times)
+
+    def clear(self) -> None:
+        """Forget what was sent and every rejection."""
+        with self._lock:
+            self.sent.clear()
+            self._rejections.clear()
+
+    def to(self, address: str) -> list[SentMessage]:
+        """What was sent to ``address``, oldest first."""
+        with self._lock:
+            return [item for item in self.sent if item.address == address]
+
+    def send(self, point: ContactPoint, content: Content, ctx: SendContext) -> Receipt:
+        with self._lock:
+            rejection = self._rejections.get(point.address)
+            if rejection is not None:
+                if rejection.remaining is not None:
+                    rejection.remaining -= 1
+                    if rejection.remaining == 0:
+                        del self._rejections[point.address]
+                error = rejection.error
+                if isinstance(error, type):
+                    error = error(f"outbox told to reject {point.address}", provider=self.name)
+                raise error
+            provider_id = f"outbox-{next(self._ids)}"
+            self.sent.append(
+                SentMessage(point.channel, point.address, content, provider_id, point, ctx)
+            )
+        return Receipt(provider_id=provider_id)
+
+    def __repr__(self) -> str:
+        return f"Outbox(sent={len(self.sent)})"

@@ -1,0 +1,5 @@
+"""The multichannel command (placeholder replaced below)."""
+
+
+def main() -> None:
+    raise SystemExit(0)

@@ -1,0 +1,100 @@
+"""Where the library reads the time and waits.
+
+Nothing in the library calls ``datetime.now`` or ``time.sleep`` directly: the
+dispatcher asks its clock, so tests drive time with a `ManualClock` and never
+sleep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Protocol, runtime_checkable
+
+__all__ = ["Clock", "ManualClock", "SystemClock", "require_aware"]
+
+
+def require_aware(value: datetime, name: str = "datetime") -> datetime:
+    """Return ``value`` if it carries a time zone; raise ValueError if it is naive."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(
+            f"{name} {value.isoformat()} has no time zone; "
+            "give an aware datetime (for example with tzinfo=datetime.UTC)"
+        )
+    return value
+
+
+@runtime_checkable
+class Clock(Protocol):
+    """A source of the current instant and a way to wait."""
+
+    def now(self) -> datetime:
+        """The current instant, time-zone aware."""
+        ...
+
+    def sleep(self, seconds: float) -> None:
+        """Block for ``seconds``."""
+        ...
+
+    async def asleep(self, seconds: float) -> None:
+        """Wait for ``seconds`` without blocking the event loop."""
+        ...
+
+
+class SystemClock:
+    """The real clock: UTC wall time, real sleeping."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(max(0.0, seconds))
+
+    async def asleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds))
+
+    def __repr__(self) -> str:
+        return "SystemClock()"
+
+
+class ManualClock:
+    """A clock that moves only when told to; sleeping advances it at once.
+
+    Raises ValueError for a naive start or target instant and for a negative step.
+    Safe to share between threads.
+    """
+
+    def __init__(self, start: datetime) -> None:
+        self._now = require_aware(start, "ManualClock start")
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        with self._lock:
+            return self._now
+
+    def advance(self, delta: timedelta) -> datetime:
+        """Move forward by ``delta`` and return the new instant."""
+        if delta < timedelta(0):
+            raise ValueError(f"cannot advance a clock by a negative amount ({delta})")
+        with self._lock:
+            self._now += delta
+            return self._now
+
+    def set(self, at: datetime) -> datetime:
+        """Jump to the instant ``at`` (earlier or later) and return it."""
+        require_aware(at, "ManualClock.set")
+        with self._lock:
+            self._now = at
+            return self._now
+
+    def sleep(self, seconds: float) -> None:
+        self.advance(timedelta(seconds=max(0.0, seconds)))
+
+    async def asleep(self, seconds: float) -> None:
+        self.sleep(seconds)
+        await asyncio.sleep(0)
+
+    def __repr__(self) -> str:
+        return f"ManualClock({self.now().isoformat()!r})"

@@ -1,0 +1,305 @@
+"""Who a message is for: a contact, the points that reach them and how they like to be reached."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Annotated, Any
+
+import phonenumbers
+from phonenumbers import timezone as phone_timezones
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic import EmailStr as _EmailStr
+
+from multichannel.windows import Window, parse_days, zone
+
+__all__ = [
+    "EMAIL_CHANNELS",
+    "PHONE_CHANNELS",
+    "Contact",
+    "ContactPoint",
+    "PreferenceEntry",
+    "Preferences",
+    "normalise_phone",
+]
+
+PHONE_CHANNELS = frozenset({"sms", "voice", "fax"})
+EMAIL_CHANNELS = frozenset({"email"})
+_NAME = re.compile(r"^[a-z][a-z0-9_.-]*$")
+_EMAIL: TypeAdapter[str] = TypeAdapter(_EmailStr)
+
+
+def _channel_name(value: Any) -> Any:
+    if isinstance(value, str):
+        name = value.strip().lower()
+        if not _NAME.match(name):
+            raise ValueError(
+                f"{value!r} is not a channel name; use lower-case letters, digits, '-', '_' "
+                "or '.', starting with a letter (for example 'sms')"
+            )
+        return name
+    return value
+
+
+def _label_name(value: Any) -> Any:
+    if isinstance(value, str):
+        label = value.strip().lower()
+        if not label:
+            return None
+        if ":" in label:
+            raise ValueError(f"label {value!r} cannot contain ':'")
+        return label
+    return value
+
+
+ChannelName = Annotated[str, BeforeValidator(_channel_name)]
+Label = Annotated[str | None, BeforeValidator(_label_name)]
+
+
+def normalise_phone(number: str, region: str | None) -> str:
+    """``number`` in E.164 form; ValueError if it is not a valid phone number.
+
+    A number without a leading + is read in ``region`` (ISO 3166 alpha-2) and
+    is an error without one.
+    """
+    text = number.strip()
+    if not text.startswith("+") and region is None:
+        raise ValueError(
+            f"phone number {number!r} has no country code; write it as +<country><number> "
+            "or set the contact's region (for example region='US')"
+        )
+    try:
+        parsed = phonenumbers.parse(text, None if text.startswith("+") else region)
+    except phonenumbers.NumberParseException as err:
+        raise ValueError(f"{number!r} is not a phone number: {err._msg}") from None
+    if not phonenumbers.is_valid_number(parsed):
+        where = f" in region {region}" if region and not text.startswith("+") else ""
+        raise ValueError(f"{number!r} is not a valid phone number{where}")
+    formatted: str = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    return formatted
+
+
+class ContactPoint(BaseModel):
+    """One address on one channel: a mobile number for sms, an inbox for email.
+
+    Phone numbers (sms, voice, fax) are validated and stored in E.164; a number
+    without a leading + is resolved by the `Contact` in its ``region``. Email
+    addresses are validated. A channel the library does not know is taken as is.
+    ``available`` limits when this point may be used, read in the contact's zone.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    channel: ChannelName = Field(description="sms, email, voice, fax or a channel of your own")
+    address: str = Field(min_length=1, description="phone number, email address or other id")
+    label: Label = Field(default=None, description="mobile, office, home, ...")
+    available: tuple[Window, ...] | None = Field(
+        default=None, description="when this point may be used; None is always"
+    )
+    opted_out: bool = Field(default=False, description="the person asked not to be reached here")
+    allow_sensitive: bool = Field(
+        default=False, description="sensitive content may be left on this point"
+    )
+
+    @field_validator("address")
+    @classmethod
+    def _check_address(cls, value: str, info: ValidationInfo) -> str:
+        channel = info.data.get("channel")
+        value = value.strip()
+        if channel in PHONE_CHANNELS:
+            if value.startswith("+"):
+                return normalise_phone(value, None)
+            if not re.fullmatch(r"[\d\s().\-/]+", value):
+                raise ValueError(f"{value!r} is not a phone number")
+            return value
+        if channel in EMAIL_CHANNELS:
+            try:
+                return _EMAIL.validate_python(value)
+            except ValidationError as err:
+                reason = err.errors()[0]["msg"].removeprefix("value is not a valid email address: ")
+                raise ValueError(f"{value!r} is not an email address: {reason}") from None
+        return value
+
+    @property
+    def ref(self) -> str:
+        """``channel:label`` (or just the channel), as preferences name points."""
+        return f"{self.channel}:{self.label}" if self.label else self.channel
+
+    def describe(self) -> str:
+        """The point in words, e.g. ``sms +17345550100 (mobile)``."""
+        label = f" ({self.label})" if self.label else ""
+        return f"{self.channel} {self.address}{label}"
+
+
+class PreferenceEntry(BaseModel):
+    """A ranked preference: a channel, optionally narrowed to one label (``voice:office``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    channel: str
+    label: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> PreferenceEntry:
+        """Read ``"sms"`` or ``"voice:office"``; ValueError if malformed."""
+        channel, _, label = text.partition(":")
+        if _ and not label.strip():
+            raise ValueError(f"{text!r} has an empty label; write 'voice:office' or 'voice'")
+        return cls(channel=_channel_name(channel), label=_label_name(label) if label else None)
+
+    def matches(self, point: ContactPoint) -> bool:
+        """True when ``point`` is on this channel (and has this label, if one is named)."""
+        return point.channel == self.channel and (self.label is None or point.label == self.label)
+
+    def __str__(self) -> str:
+        return f"{self.channel}:{self.label}" if self.label else self.channel
+
+
+def _entries(value: Any) -> Any:
+    if isinstance(value, str):
+        value = [part for part in re.split(r"[,\s;]+", value) if part]
+    return value
+
+
+class Preferences(BaseModel):
+    """How a contact likes to be reached: ranked channels, quiet hours, days off, patience.
+
+    ``channels`` is ranked, first choice first; an entry is a channel (``"sms"``)
+    or a channel and label (``"voice:office"``). ``avoid_days`` are whole local
+    days treated as quiet. ``response_wait`` is how long to wait for an answer
+    before trying the next channel (None: the message's or the strategy's).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    channels: Annotated[tuple[str, ...], BeforeValidator(_entries)] = Field(
+        default=(), description="ranked channel entries, first choice first"
+    )
+    quiet_hours: tuple[Window, ...] = Field(default=(), description="never contact inside these")
+    avoid_days: tuple[str, ...] = Field(default=(), description="whole local days kept quiet")
+    response_wait: timedelta | None = Field(
+        default=None, description="how long to wait for an answer before the next channel"
+    )
+
+    @field_validator("channels")
+    @classmethod
+    def _check_channels(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        entries = [str(PreferenceEntry.parse(text)) for text in value]
+        duplicates = sorted({entry for entry in entries if entries.count(entry) > 1})
+        if duplicates:
+            raise ValueError(f"channel {duplicates[0]!r} is listed more than once")
+        return tuple(entries)
+
+    @field_validator("avoid_days", mode="before")
+    @classmethod
+    def _check_days(cls, value: Any) -> Any:
+        if value is None or value == [] or value == ():
+            return ()
+        return parse_days(value)
+
+    @field_validator("response_wait")
+    @classmethod
+    def _check_wait(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value <= timedelta(0):
+            raise ValueError("response_wait must be longer than zero")
+        return value
+
+    @property
+    def entries(self) -> tuple[PreferenceEntry, ...]:
+        """The ranked channel entries, parsed."""
+        return tuple(PreferenceEntry.parse(text) for text in self.channels)
+
+    @property
+    def quiet_windows(self) -> tuple[Window, ...]:
+        """Quiet hours plus one whole-day window for the avoided days."""
+        if not self.avoid_days:
+            return self.quiet_hours
+        return (*self.quiet_hours, Window(start="00:00", end="24:00", days=self.avoid_days))
+
+
+def _region(value: Any) -> Any:
+    if isinstance(value, str):
+        code = value.strip().upper()
+        if code not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"{value!r} is not an ISO 3166 alpha-2 region such as 'US' or 'GB'")
+        return code
+    return value
+
+
+class Contact(BaseModel):
+    """A person to reach: their zone, their points and their preferences.
+
+    ``timezone`` is an IANA name. When it is missing, the zones of the
+    contact's phone numbers are used (an instant is quiet if quiet in any of
+    them), else the strategy's default zone. Raises pydantic's ValidationError
+    naming the field at fault.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(min_length=1, description="your id for this person")
+    name: str | None = Field(default=None, description="how to address them")
+    timezone: str | None = Field(default=None, description="IANA zone, e.g. 'America/Detroit'")
+    region: Annotated[str | None, BeforeValidator(_region)] = Field(
+        default=None, description="ISO 3166 alpha-2 region for numbers without a country code"
+    )
+    points: tuple[ContactPoint, ...] = Field(default=(), description="addresses, in your order")
+    preferences: Preferences = Field(default_factory=Preferences)
+
+    @field_validator("id")
+    @classmethod
+    def _check_id(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("id cannot be blank")
+        return value.strip()
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            zone(value.strip())
+            return value.strip()
+        return value
+
+    @field_validator("points")
+    @classmethod
+    def _resolve_numbers(
+        cls, points: tuple[ContactPoint, ...], info: ValidationInfo
+    ) -> tuple[ContactPoint, ...]:
+        region = info.data.get("region")
+        resolved = []
+        for index, point in enumerate(points):
+            if point.channel in PHONE_CHANNELS and not point.address.startswith("+"):
+                try:
+                    number = normalise_phone(point.address, region)
+                except ValueError as err:
+                    raise ValueError(f"points[{index}].address: {err}") from None
+                point = point.model_copy(update={"address": number})
+            resolved.append(point)
+        return tuple(resolved)
+
+    def phone_zones(self) -> tuple[str, ...]:
+        """IANA zones that the contact's phone numbers belong to, in first-seen order."""
+        zones: list[str] = []
+        for point in self.points:
+            if point.channel not in PHONE_CHANNELS:
+                continue
+            number = phonenumbers.parse(point.address, None)
+            for name in phone_timezones.time_zones_for_number(number):
+                if name != "Etc/Unknown" and name not in zones:
+                    zones.append(name)
+        return tuple(zones)
+
+    def points_for(self, entry: PreferenceEntry) -> Iterator[ContactPoint]:
+        """The contact's points that ``entry`` names, in the order they are listed."""
+        return (point for point in self.points if entry.matches(point))

@@ -1,0 +1,164 @@
+"""The record of one message to one person: its state, its attempts and why each step was taken."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from multichannel.contacts import Contact, ContactPoint
+from multichannel.messages import Message
+
+__all__ = [
+    "Attempt",
+    "Decision",
+    "DeliveryEvent",
+    "Dispatch",
+    "EventKind",
+    "Outcome",
+    "Status",
+]
+
+
+class Status(StrEnum):
+    """Where a dispatch stands.
+
+    scheduled: a send is due at ``next_action_at``. accepted: a provider took the
+    message. delivered: the provider confirmed delivery. awaiting_response: sent,
+    and waiting for an answer until ``next_action_at``. responded: the person
+    answered. unanswered: the last candidate got no answer in time. expired:
+    ``deliver_by`` passed before any candidate could be used. failed: every
+    allowed candidate was tried and failed. suppressed: no candidate was ever
+    allowed. cancelled: stopped by the person (opt-out) or by you.
+    """
+
+    SCHEDULED = "scheduled"
+    ACCEPTED = "accepted"
+    DELIVERED = "delivered"
+    AWAITING_RESPONSE = "awaiting_response"
+    RESPONDED = "responded"
+    UNANSWERED = "unanswered"
+    EXPIRED = "expired"
+    FAILED = "failed"
+    SUPPRESSED = "suppressed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_final(self) -> bool:
+        """True when nothing more will happen unless an event arrives."""
+        return self not in (Status.SCHEDULED, Status.AWAITING_RESPONSE)
+
+
+class Outcome(StrEnum):
+    """What became of one attempt on one point.
+
+    ``sending`` is written before the provider is called, so a crash during the
+    call is visible afterwards.
+    """
+
+    SENDING = "sending"
+    ACCEPTED = "accepted"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    RESPONDED = "responded"
+    UNANSWERED = "unanswered"
+
+
+class EventKind(StrEnum):
+    """What a provider reported back."""
+
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    RESPONDED = "responded"
+    OPTED_OUT = "opted_out"
+
+
+class Attempt(BaseModel):
+    """One point tried within a dispatch, with every try made on it."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    channel: str
+    address: str
+    label: str | None = None
+    at: AwareDatetime = Field(description="when the first try began")
+    outcome: Outcome = Outcome.SENDING
+    tries: int = Field(default=0, ge=0, description="calls made to providers for this point")
+    provider: str | None = Field(default=None, description="adapter that took or last refused it")
+    provider_id: str | None = Field(default=None, description="the provider's id for the message")
+    accepted_at: AwareDatetime | None = None
+    error: str | None = None
+
+    def is_for(self, point: ContactPoint) -> bool:
+        """True when this attempt was made on ``point``."""
+        return self.channel == point.channel and self.address == point.address
+
+
+class Decision(BaseModel):
+    """One step of reasoning, in words a person reads."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    at: AwareDatetime
+    reason: str
+
+
+class DeliveryEvent(BaseModel):
+    """A report from a provider about a message: delivered, failed, responded, opted out.
+
+    It is matched to a dispatch by ``dispatch_id`` or, failing that, by ``provider_id``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: EventKind
+    provider_id: str | None = None
+    dispatch_id: str | None = None
+    at: AwareDatetime | None = Field(default=None, description="when it happened; default now")
+    detail: str | None = Field(default=None, description="the provider's words, e.g. a bounce")
+
+
+class Dispatch(BaseModel):
+    """Everything known about delivering one message to one contact."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    id: str
+    contact_id: str = Field(description="the id of the contact")
+    contact: Contact
+    message: Message
+    status: Status = Status.SCHEDULED
+    attempts: list[Attempt] = Field(default_factory=list)
+    decisions: list[Decision] = Field(default_factory=list)
+    next_action_at: AwareDatetime | None = None
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+
+    @model_validator(mode="after")
+    def _check_contact_id(self) -> Dispatch:
+        if self.contact_id != self.contact.id:
+            raise ValueError(
+                f"contact_id {self.contact_id!r} differs from the contact's id {self.contact.id!r}"
+            )
+        return self
+
+    @property
+    def current(self) -> Attempt | None:
+        """The latest attempt, if any."""
+        return self.attempts[-1] if self.attempts else None
+
+    def attempt_for_provider_id(self, provider_id: str) -> Attempt | None:
+        """The attempt the provider knows as ``provider_id``."""
+        for attempt in reversed(self.attempts):
+            if attempt.provider_id == provider_id:
+                return attempt
+        return None
+
+    def note(self, at: datetime, reason: str) -> None:
+        """Add ``reason`` to the decision log."""
+        self.decisions.append(Decision(at=at, reason=reason))
+
+    def timeline(self) -> list[str]:
+        """The decision log as lines: ``2026-03-02T21:00:00+00:00  reason``."""
+        return [f"{decision.at.isoformat()}  {decision.reason}" for decision in self.decisions]

@@ -1,0 +1,351 @@
+"""The dispatcher: the only part that acts. It asks the strategy, calls adapters and records.
+
+The loop is written once, as generators that yield each adapter call they need
+made; `Dispatcher.send` drives them with blocking calls and `Dispatcher.asend`
+with awaited ones, so the sync and async paths cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Generator, Iterable, Iterator
+from typing import TypeVar
+
+from multichannel._redact import mask_address
+from multichannel._retry import Call, CallResult, acall_with_retries, call_with_retries
+from multichannel.adapters.base import Adapter, Registry, SendContext
+from multichannel.batch import BatchResult, run_batch, run_batch_async
+from multichannel.clock import Clock, SystemClock
+from multichannel.contacts import Contact, ContactPoint
+from multichannel.dispatch import Attempt, DeliveryEvent, Dispatch, EventKind, Outcome, Status
+from multichannel.errors import (
+    ConfigurationError,
+    IdempotencyConflict,
+    OptedOut,
+    PermanentError,
+    ProviderError,
+    TransientError,
+    UnknownDispatch,
+)
+from multichannel.messages import Message
+from multichannel.store import MemoryStore, Store
+from multichannel.strategy import Action, FallbackStrategy
+
+__all__ = ["Dispatcher"]
+
+logger = logging.getLogger("multichannel.dispatcher")
+_T = TypeVar("_T")
+_Steps = Generator[Call, CallResult, _T]
+
+
+class Dispatcher:
+    """Delivers messages: asks the strategy what to do, does it, and remembers.
+
+    ``adapters`` are tried in the order given within a channel. ``strategy``
+    defaults to `FallbackStrategy()`, ``clock`` to the system clock and
+    ``store`` to an in-memory store. Raises ConfigurationError for a bad adapter.
+    """
+
+    def __init__(
+        self,
+        *,
+        adapters: Iterable[Adapter] | Registry = (),
+        strategy: FallbackStrategy | None = None,
+        clock: Clock | None = None,
+        store: Store | None = None,
+    ) -> None:
+        self.registry = adapters if isinstance(adapters, Registry) else Registry(adapters)
+        self.strategy = strategy or FallbackStrategy()
+        self.clock: Clock = clock or SystemClock()
+        self.store: Store = store if store is not None else MemoryStore()
+
+    def __repr__(self) -> str:
+        return f"Dispatcher(adapters={self.registry!r}, strategy={self.strategy!r})"
+
+    # Public, sync and async twins.
+
+    def send(self, contact: Contact, message: Message) -> Dispatch:
+        """Start delivering ``message`` to ``contact`` and return the dispatch.
+
+        Sends at once if the first allowed channel is open, else schedules the
+        send. Raises IdempotencyConflict when ``message.key`` was already used
+        for a different message, ConfigurationError when an adapter is set up
+        wrongly.
+        """
+        return self._drive(self._start(contact, message))
+
+    async def asend(self, contact: Contact, message: Message) -> Dispatch:
+        """The async twin of `send`."""
+        return await self._adrive(self._start(contact, message))
+
+    def run_due(self, limit: int | None = None) -> list[Dispatch]:
+        """Perform every step whose time has come (a step due at exactly now is due)."""
+        due = self.store.due(self.clock.now(), limit)
+        return [self._drive(self._advance(dispatch)) for dispatch in due]
+
+    async def arun_due(self, limit: int | None = None) -> list[Dispatch]:
+        """The async twin of `run_due`."""
+        due = self.store.due(self.clock.now(), limit)
+        return [await self._adrive(self._advance(dispatch)) for dispatch in due]
+
+    def record(self, event: DeliveryEvent) -> Dispatch:
+        """Apply a provider's report; a failure falls back at once. Safe to repeat.
+
+        Raises UnknownDispatch when the event matches no dispatch.
+        """
+        return self._drive(self._record(event))
+
+    async def arecord(self, event: DeliveryEvent) -> Dispatch:
+        """The async twin of `record`."""
+        return await self._adrive(self._record(event))
+
+    def get(self, dispatch_id: str) -> Dispatch:
+        """The dispatch with this id; raises UnknownDispatch if there is none."""
+        found = self.store.get(dispatch_id)
+        if found is None:
+            raise UnknownDispatch(f"no dispatch has the id {dispatch_id!r}")
+        return found
+
+    def cancel(self, dispatch_id: str, reason: str = "cancelled by the sender") -> Dispatch:
+        """Stop a dispatch that has not finished; a finished one is returned unchanged."""
+        dispatch = self.get(dispatch_id)
+        if not dispatch.status.is_final or dispatch.status in (Status.ACCEPTED, Status.DELIVERED):
+            self._finish(dispatch, Status.CANCELLED, reason)
+        return dispatch
+
+    def send_many(
+        self,
+        contacts: Iterable[Contact],
+        message: Message,
+        *,
+        concurrency: int = 32,
+        progress: Callable[[BatchResult], None] | None = None,
+    ) -> Iterator[BatchResult]:
+        """Send ``message`` to each contact, ``concurrency`` at a time, yielding as each ends.
+
+        Contacts are read lazily, so memory stays flat however many there are.
+        One contact's failure is reported in its result and never stops the rest.
+        """
+        return run_batch(self.send, contacts, message, concurrency, progress)
+
+    def asend_many(
+        self,
+        contacts: Iterable[Contact] | AsyncIterable[Contact],
+        message: Message,
+        *,
+        concurrency: int = 32,
+        progress: Callable[[BatchResult], None] | None = None,
+    ) -> AsyncIterator[BatchResult]:
+        """The async twin of `send_many`; contacts may come from an async iterable."""
+        return run_batch_async(self.asend, contacts, message, concurrency, progress)
+
+    # Drivers: the only places that call adapters.
+
+    def _drive(self, steps: _Steps[_T]) -> _T:
+        try:
+            call = next(steps)
+            while True:
+                call = steps.send(call_with_retries(call, self.strategy.retry, self.clock))
+        except StopIteration as done:
+            result: _T = done.value
+            return result
+
+    async def _adrive(self, steps: _Steps[_T]) -> _T:
+        try:
+            call = next(steps)
+            while True:
+                outcome = await acall_with_retries(call, self.strategy.retry, self.clock)
+                call = steps.send(outcome)
+        except StopIteration as done:
+            result: _T = done.value
+            return result
+
+    # The loop, written once.
+
+    def _start(self, contact: Contact, message: Message) -> _Steps[Dispatch]:
+        now = self.clock.now()
+        fresh = Dispatch(
+            id=uuid.uuid4().hex,
+            contact_id=contact.id,
+            contact=contact,
+            message=message,
+            created_at=now,
+            updated_at=now,
+        )
+        dispatch = self.store.create(fresh)
+        if dispatch.id != fresh.id:
+            if dispatch.message.fingerprint() != message.fingerprint():
+                raise IdempotencyConflict(
+                    f"key {message.key!r} was already used for contact {contact.id!r} "
+                    f"with a different message (dispatch {dispatch.id})"
+                )
+            return dispatch
+        dispatch.note(now, f"dispatch created for contact {contact.id}")
+        return (yield from self._advance(dispatch))
+
+    def _advance(self, dispatch: Dispatch) -> _Steps[Dispatch]:
+        now = self.clock.now()
+        current = dispatch.current
+        if (
+            dispatch.status is Status.AWAITING_RESPONSE
+            and current is not None
+            and current.outcome in (Outcome.ACCEPTED, Outcome.DELIVERED)
+            and dispatch.next_action_at is not None
+            and now >= dispatch.next_action_at
+        ):
+            current.outcome = Outcome.UNANSWERED
+            dispatch.note(now, f"no answer on {current.channel} {current.address} in time")
+        while True:
+            now = self.clock.now()
+            action = self.strategy.decide(
+                dispatch.contact,
+                dispatch.message,
+                now=now,
+                attempts=dispatch.attempts,
+                channels=self.registry.channels,
+                opted_out=self.store.opted_out(
+                    (point.channel, point.address) for point in dispatch.contact.points
+                ),
+            )
+            self._log(dispatch, action)
+            if action.kind == "send" and action.point is not None:
+                yield from self._perform(dispatch, action.point)
+                continue
+            dispatch.status = action.status
+            dispatch.next_action_at = action.until if action.kind == "wait" else None
+            dispatch.updated_at = now
+            self.store.save(dispatch)
+            return dispatch
+
+    def _log(self, dispatch: Dispatch, action: Action) -> None:
+        now = self.clock.now()
+        known = {decision.reason for decision in dispatch.decisions}
+        for note in action.notes:
+            if note not in known:
+                dispatch.note(now, note)
+        dispatch.note(now, action.reason)
+
+    def _perform(self, dispatch: Dispatch, point: ContactPoint) -> _Steps[None]:
+        """Try each adapter of the point's channel until one accepts or the address is refused."""
+        now = self.clock.now()
+        attempt = Attempt(channel=point.channel, address=point.address, label=point.label, at=now)
+        dispatch.attempts.append(attempt)
+        dispatch.updated_at = now
+        self.store.save(dispatch)  # written before any provider is called
+        content = dispatch.message.content_for(point.channel)
+        ctx = SendContext(
+            dispatch_id=dispatch.id,
+            contact_id=dispatch.contact_id,
+            message_key=dispatch.message.key,
+            sensitive=dispatch.message.sensitive,
+            metadata=dispatch.message.metadata,
+        )
+        for adapter in self.registry.for_channel(point.channel):
+            result = yield Call(adapter, point, content, ctx)
+            attempt.tries += result.tries
+            attempt.provider = adapter.name
+            now = self.clock.now()
+            if result.receipt is not None:
+                delivered = result.receipt.status == "delivered"
+                attempt.outcome = Outcome.DELIVERED if delivered else Outcome.ACCEPTED
+                attempt.provider_id = result.receipt.provider_id
+                attempt.accepted_at = now
+                attempt.error = None
+                dispatch.note(now, f"{adapter.name} accepted the message for {point.describe()}")
+                self.store.save(dispatch)
+                return
+            error = result.error
+            attempt.error = f"{type(error).__name__}: {error}"
+            if isinstance(error, ConfigurationError):
+                attempt.outcome = Outcome.FAILED
+                dispatch.note(now, f"{adapter.name} is misconfigured: {error}")
+                self.store.save(dispatch)
+                raise error
+            if isinstance(error, OptedOut):
+                self.store.add_opt_out(point.channel, point.address)
+                dispatch.note(now, f"{adapter.name}: {point.describe()} has opted out ({error})")
+                break
+            if isinstance(error, PermanentError):
+                dispatch.note(now, f"{adapter.name} refused {point.describe()}: {error}")
+                break
+            if isinstance(error, TransientError):
+                why = f"still failing after {result.tries} tries: {error}"
+            elif isinstance(error, ProviderError):
+                why = f"failed as a provider, not because of the address: {error}"
+            else:
+                logger.error(
+                    "adapter %s raised an unexpected error for %s",
+                    adapter.name,
+                    mask_address(point.address),
+                    exc_info=error,
+                )
+                why = f"failed unexpectedly ({type(error).__name__}: {error})"
+            dispatch.note(now, f"{adapter.name} {why}; trying the next provider if there is one")
+        attempt.outcome = Outcome.FAILED
+        dispatch.updated_at = now
+        self.store.save(dispatch)
+
+    def _record(self, event: DeliveryEvent) -> _Steps[Dispatch]:
+        dispatch = self._find(event)
+        now = self.clock.now()
+        attempt = (
+            dispatch.attempt_for_provider_id(event.provider_id)
+            if event.provider_id is not None
+            else dispatch.current
+        )
+        if attempt is None:
+            raise UnknownDispatch(f"dispatch {dispatch.id} has no attempt matching {event!r}")
+        detail = f": {event.detail}" if event.detail else ""
+        where = f"{attempt.channel} {attempt.address}"
+        if event.kind is EventKind.DELIVERED:
+            if attempt.outcome is Outcome.ACCEPTED:
+                attempt.outcome = Outcome.DELIVERED
+                if dispatch.status is Status.ACCEPTED:
+                    dispatch.status = Status.DELIVERED
+                dispatch.note(now, f"delivered on {where}{detail}")
+        elif event.kind is EventKind.RESPONDED:
+            if attempt.outcome is not Outcome.RESPONDED:
+                attempt.outcome = Outcome.RESPONDED
+                dispatch.note(now, f"answered on {where}{detail}")
+                if dispatch.status is not Status.CANCELLED:
+                    self._finish(dispatch, Status.RESPONDED, "the person answered")
+                    return dispatch
+        elif event.kind is EventKind.OPTED_OUT:
+            self.store.add_opt_out(attempt.channel, attempt.address)
+            if dispatch.status is not Status.CANCELLED:
+                dispatch.note(now, f"the person opted out on {where}{detail}")
+                self._finish(
+                    dispatch, Status.CANCELLED, "opted out: not contacted on any other channel"
+                )
+                return dispatch
+        elif attempt.outcome in (Outcome.ACCEPTED, Outcome.DELIVERED, Outcome.SENDING):
+            attempt.outcome = Outcome.FAILED
+            attempt.error = event.detail or "the provider reported a failure"
+            dispatch.note(now, f"failed after acceptance on {where}{detail}")
+            live = (Status.ACCEPTED, Status.DELIVERED, Status.AWAITING_RESPONSE, Status.SCHEDULED)
+            if attempt is dispatch.current and dispatch.status in live:
+                return (yield from self._advance(dispatch))
+        dispatch.updated_at = now
+        self.store.save(dispatch)
+        return dispatch
+
+    def _find(self, event: DeliveryEvent) -> Dispatch:
+        if event.dispatch_id is not None:
+            return self.get(event.dispatch_id)
+        if event.provider_id is not None:
+            found = self.store.find_by_provider_id(event.provider_id)
+            if found is not None:
+                return found
+            raise UnknownDispatch(
+                f"no dispatch has a message with provider id {event.provider_id!r}"
+            )
+        raise UnknownDispatch("the event names neither a dispatch_id nor a provider_id")
+
+    def _finish(self, dispatch: Dispatch, status: Status, reason: str) -> None:
+        now = self.clock.now()
+        dispatch.status = status
+        dispatch.next_action_at = None
+        dispatch.updated_at = now
+        dispatch.note(now, reason)
+        self.store.save(dispatch)

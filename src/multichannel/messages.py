@@ -1,0 +1,143 @@
+"""What is sent: a message, its per-channel variants, and the content an adapter receives."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    field_validator,
+)
+
+__all__ = ["Attachment", "Content", "Message", "Variant"]
+
+
+def _decode_bytes(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return base64.b64decode(value, validate=True)
+        except ValueError:
+            raise ValueError("attachment data must be bytes or base64 text") from None
+    return value
+
+
+Base64Bytes = Annotated[
+    bytes,
+    BeforeValidator(_decode_bytes),
+    PlainSerializer(lambda data: base64.b64encode(data).decode("ascii"), when_used="json"),
+]
+
+
+class Attachment(BaseModel):
+    """A file sent with an email: name, bytes and MIME type."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    filename: str = Field(min_length=1)
+    data: Base64Bytes = Field(repr=False, description="the bytes; base64 text in JSON")
+    content_type: str = Field(default="application/octet-stream")
+
+
+class Variant(BaseModel):
+    """Content for one channel that overrides the message's own fields where set.
+
+    ``body`` is the text (a short text for sms, a script for voice), ``html`` an
+    email's html part, ``media_url`` a document (fax) or recording (voice) URL.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    body: str | None = None
+    subject: str | None = None
+    html: str | None = None
+    media_url: str | None = None
+    attachments: tuple[Attachment, ...] | None = None
+
+
+class Content(BaseModel):
+    """Exactly what an adapter sends on one channel, variants already applied."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    body: str
+    subject: str | None = None
+    html: str | None = None
+    media_url: str | None = None
+    attachments: tuple[Attachment, ...] = ()
+
+
+def _variant(value: Any) -> Any:
+    return {"body": value} if isinstance(value, str) else value
+
+
+class Message(BaseModel):
+    """A message for one person, with flags that steer how it is delivered.
+
+    ``variants`` maps a channel to content that overrides ``body`` there.
+    ``sensitive`` content goes only to points that allow it; ``urgent`` ignores
+    quiet hours and avoided days (never consent or availability);
+    ``expects_response`` waits ``response_wait`` for an answer before trying the
+    next channel; ``deliver_by`` is the last useful instant; ``key`` makes
+    sending idempotent per contact.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    body: str = Field(min_length=1, description="the text, used where no variant applies")
+    subject: str | None = None
+    variants: dict[str, Annotated[Variant, BeforeValidator(_variant)]] = Field(
+        default_factory=dict, description="per-channel content: {'sms': 'short text', ...}"
+    )
+    sensitive: bool = False
+    urgent: bool = False
+    expects_response: bool = False
+    response_wait: timedelta | None = None
+    deliver_by: AwareDatetime | None = None
+    attachments: tuple[Attachment, ...] = Field(default=(), description="files, for email")
+    key: str | None = Field(default=None, min_length=1, description="idempotency key")
+    metadata: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("variants", mode="before")
+    @classmethod
+    def _lower_channels(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {str(channel).strip().lower(): variant for channel, variant in value.items()}
+        return value
+
+    @field_validator("response_wait")
+    @classmethod
+    def _check_wait(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value <= timedelta(0):
+            raise ValueError("response_wait must be longer than zero")
+        return value
+
+    def content_for(self, channel: str) -> Content:
+        """The content to send on ``channel``: the variant's fields over the message's."""
+        variant = self.variants.get(channel, Variant())
+        return Content(
+            body=variant.body if variant.body is not None else self.body,
+            subject=variant.subject if variant.subject is not None else self.subject,
+            html=variant.html,
+            media_url=variant.media_url,
+            attachments=(
+                variant.attachments if variant.attachments is not None else self.attachments
+            ),
+        )
+
+    def fingerprint(self) -> str:
+        """A digest of everything in the message, to tell a reused key from a resend."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, default=str)
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    def expired_at(self, now: datetime) -> bool:
+        """True when ``deliver_by`` has passed at ``now``."""
+        return self.deliver_by is not None and now > self.deliver_by

@@ -1,0 +1,51 @@
+"""The store interface: where dispatches, indexes, opt-outs and due steps live."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from multichannel.dispatch import Dispatch, Status
+
+__all__ = ["Store"]
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Remembers dispatches and answers the dispatcher's questions about them.
+
+    Implementations are safe to share between threads.
+    """
+
+    def create(self, dispatch: Dispatch) -> Dispatch:
+        """Store a new dispatch, or return the one already stored under its contact and key."""
+        ...
+
+    def save(self, dispatch: Dispatch) -> None:
+        """Write the current state of ``dispatch`` and index its provider ids."""
+        ...
+
+    def get(self, dispatch_id: str) -> Dispatch | None:
+        """The dispatch with this id, or None."""
+        ...
+
+    def find_by_provider_id(self, provider_id: str) -> Dispatch | None:
+        """The dispatch with an attempt the provider knows as ``provider_id``, or None."""
+        ...
+
+    def due(self, now: datetime, limit: int | None = None) -> list[Dispatch]:
+        """Dispatches waiting for a step whose time is ``now`` or earlier, oldest first."""
+        ...
+
+    def dispatches(self, status: Status | None = None) -> Iterator[Dispatch]:
+        """Every stored dispatch, or those in ``status``, oldest first."""
+        ...
+
+    def add_opt_out(self, channel: str, address: str) -> None:
+        """Remember that ``address`` on ``channel`` must not be contacted again."""
+        ...
+
+    def opted_out(self, points: Iterable[tuple[str, str]]) -> frozenset[tuple[str, str]]:
+        """Those of the (channel, address) pairs given that have opted out."""
+        ...

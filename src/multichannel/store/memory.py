@@ -1,0 +1,91 @@
+"""A store in this process's memory: the default, for tests and single-process use."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+
+from multichannel.dispatch import Dispatch, Status
+
+__all__ = ["MemoryStore"]
+
+
+class MemoryStore:
+    """Keeps dispatches in a dict; lost when the process ends. Thread-safe.
+
+    Dispatches are copied in and out, as a durable store would, so changing a
+    returned dispatch does not change the stored one.
+    """
+
+    def __init__(self) -> None:
+        self._dispatches: dict[str, Dispatch] = {}
+        self._keys: dict[tuple[str, str], str] = {}
+        self._provider_ids: dict[str, str] = {}
+        self._opt_outs: set[tuple[str, str]] = set()
+        self._lock = threading.Lock()
+
+    def create(self, dispatch: Dispatch) -> Dispatch:
+        with self._lock:
+            key = dispatch.message.key
+            if key is not None:
+                existing = self._keys.get((dispatch.contact_id, key))
+                if existing is not None:
+                    return self._dispatches[existing].model_copy(deep=True)
+                self._keys[(dispatch.contact_id, key)] = dispatch.id
+            self._write(dispatch)
+            return dispatch.model_copy(deep=True)
+
+    def save(self, dispatch: Dispatch) -> None:
+        with self._lock:
+            self._write(dispatch)
+
+    def _write(self, dispatch: Dispatch) -> None:
+        self._dispatches[dispatch.id] = dispatch.model_copy(deep=True)
+        for attempt in dispatch.attempts:
+            if attempt.provider_id is not None:
+                self._provider_ids[attempt.provider_id] = dispatch.id
+
+    def get(self, dispatch_id: str) -> Dispatch | None:
+        with self._lock:
+            found = self._dispatches.get(dispatch_id)
+            return None if found is None else found.model_copy(deep=True)
+
+    def find_by_provider_id(self, provider_id: str) -> Dispatch | None:
+        with self._lock:
+            dispatch_id = self._provider_ids.get(provider_id)
+        return None if dispatch_id is None else self.get(dispatch_id)
+
+    def due(self, now: datetime, limit: int | None = None) -> list[Dispatch]:
+        with self._lock:
+            due = sorted(
+                (
+                    dispatch
+                    for dispatch in self._dispatches.values()
+                    if not dispatch.status.is_final
+                    and dispatch.next_action_at is not None
+                    and dispatch.next_action_at <= now
+                ),
+                key=lambda dispatch: (dispatch.next_action_at, dispatch.created_at),
+            )
+            return [dispatch.model_copy(deep=True) for dispatch in due[:limit]]
+
+    def dispatches(self, status: Status | None = None) -> Iterator[Dispatch]:
+        with self._lock:
+            chosen = [
+                dispatch.model_copy(deep=True)
+                for dispatch in sorted(self._dispatches.values(), key=lambda d: d.created_at)
+                if status is None or dispatch.status is status
+            ]
+        return iter(chosen)
+
+    def add_opt_out(self, channel: str, address: str) -> None:
+        with self._lock:
+            self._opt_outs.add((channel, address))
+
+    def opted_out(self, points: Iterable[tuple[str, str]]) -> frozenset[tuple[str, str]]:
+        with self._lock:
+            return frozenset(point for point in points if point in self._opt_outs)
+
+    def __repr__(self) -> str:
+        return f"MemoryStore(dispatches={len(self._dispatches)})"
