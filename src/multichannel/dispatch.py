@@ -72,6 +72,7 @@ class EventKind(StrEnum):
     FAILED = "failed"
     RESPONDED = "responded"
     OPTED_OUT = "opted_out"
+    OPTED_IN = "opted_in"
 
 
 class Attempt(BaseModel):
@@ -105,9 +106,11 @@ class Decision(BaseModel):
 
 
 class DeliveryEvent(BaseModel):
-    """A report from a provider about a message: delivered, failed, responded, opted out.
+    """A report from a provider: delivered, failed, responded, opted out or back in.
 
-    It is matched to a dispatch by ``dispatch_id`` or, failing that, by ``provider_id``.
+    It is matched to a dispatch by ``dispatch_id``, else by ``provider_id``, else
+    (for an inbound reply) by the ``channel`` and ``address`` it came from: the
+    latest dispatch that tried that point.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -115,6 +118,8 @@ class DeliveryEvent(BaseModel):
     kind: EventKind
     provider_id: str | None = None
     dispatch_id: str | None = None
+    channel: str | None = Field(default=None, description="for replies: the channel it came on")
+    address: str | None = Field(default=None, description="for replies: who sent it")
     at: AwareDatetime | None = Field(default=None, description="when it happened; default now")
     detail: str | None = Field(default=None, description="the provider's words, e.g. a bounce")
 
@@ -152,6 +157,13 @@ class Dispatch(BaseModel):
         """The attempt the provider knows as ``provider_id``."""
         for attempt in reversed(self.attempts):
             if attempt.provider_id == provider_id:
+                return attempt
+        return None
+
+    def attempt_for_address(self, channel: str, address: str) -> Attempt | None:
+        """The latest attempt on ``address`` over ``channel``."""
+        for attempt in reversed(self.attempts):
+            if attempt.channel == channel and attempt.address == address:
                 return attempt
         return None
 

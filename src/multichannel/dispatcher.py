@@ -107,6 +107,14 @@ class Dispatcher:
             raise UnknownDispatch(f"no dispatch has the id {dispatch_id!r}")
         return found
 
+    def opt_out(self, channel: str, address: str) -> None:
+        """Never contact ``address`` on ``channel`` again, in any dispatch, until `opt_in`."""
+        self.store.add_opt_out(channel, address)
+
+    def opt_in(self, channel: str, address: str) -> None:
+        """Lift an opt-out: the person asked to be reached on ``address`` again."""
+        self.store.remove_opt_out(channel, address)
+
     def cancel(self, dispatch_id: str, reason: str = "cancelled by the sender") -> Dispatch:
         """Stop a dispatch that has not finished; a finished one is returned unchanged."""
         dispatch = self.get(dispatch_id)
@@ -289,11 +297,12 @@ class Dispatcher:
     def _record(self, event: DeliveryEvent) -> _Steps[Dispatch]:
         dispatch = self._find(event)
         now = self.clock.now()
-        attempt = (
-            dispatch.attempt_for_provider_id(event.provider_id)
-            if event.provider_id is not None
-            else dispatch.current
-        )
+        if event.provider_id is not None:
+            attempt = dispatch.attempt_for_provider_id(event.provider_id)
+        elif event.channel is not None and event.address is not None:
+            attempt = dispatch.attempt_for_address(event.channel, event.address)
+        else:
+            attempt = dispatch.current
         if attempt is None:
             raise UnknownDispatch(f"dispatch {dispatch.id} has no attempt matching {event!r}")
         detail = f": {event.detail}" if event.detail else ""
@@ -311,6 +320,9 @@ class Dispatcher:
                 if dispatch.status is not Status.CANCELLED:
                     self._finish(dispatch, Status.RESPONDED, "the person answered")
                     return dispatch
+        elif event.kind is EventKind.OPTED_IN:
+            self.store.remove_opt_out(attempt.channel, attempt.address)
+            dispatch.note(now, f"the person opted back in on {where}{detail}")
         elif event.kind is EventKind.OPTED_OUT:
             self.store.add_opt_out(attempt.channel, attempt.address)
             if dispatch.status is not Status.CANCELLED:
@@ -335,12 +347,15 @@ class Dispatcher:
             return self.get(event.dispatch_id)
         if event.provider_id is not None:
             found = self.store.find_by_provider_id(event.provider_id)
-            if found is not None:
-                return found
-            raise UnknownDispatch(
-                f"no dispatch has a message with provider id {event.provider_id!r}"
-            )
-        raise UnknownDispatch("the event names neither a dispatch_id nor a provider_id")
+            if found is None:
+                raise UnknownDispatch(f"no dispatch has a message with id {event.provider_id!r}")
+            return found
+        if event.channel is not None and event.address is not None:
+            found = self.store.find_by_address(event.channel, event.address)
+            if found is None:
+                raise UnknownDispatch(f"no dispatch was sent on {event.channel} to that address")
+            return found
+        raise UnknownDispatch("the event names no dispatch_id, provider_id, or channel and address")
 
     def _finish(self, dispatch: Dispatch, status: Status, reason: str) -> None:
         now = self.clock.now()

@@ -34,6 +34,10 @@ class Store(Protocol):
         """The dispatch with an attempt the provider knows as ``provider_id``, or None."""
         ...
 
+    def find_by_address(self, channel: str, address: str) -> Dispatch | None:
+        """The latest dispatch with an attempt on ``address`` over ``channel``, or None."""
+        ...
+
     def due(self, now: datetime, limit: int | None = None) -> list[Dispatch]:
         """Dispatches waiting for a step whose time is ``now`` or earlier, oldest first."""
         ...
@@ -44,6 +48,10 @@ class Store(Protocol):
 
     def add_opt_out(self, channel: str, address: str) -> None:
         """Remember that ``address`` on ``channel`` must not be contacted again."""
+        ...
+
+    def remove_opt_out(self, channel: str, address: str) -> None:
+        """Forget an opt-out: the person asked to be reached there again."""
         ...
 
     def opted_out(self, points: Iterable[tuple[str, str]]) -> frozenset[tuple[str, str]]:

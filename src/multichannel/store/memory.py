@@ -56,6 +56,15 @@ class MemoryStore:
             dispatch_id = self._provider_ids.get(provider_id)
         return None if dispatch_id is None else self.get(dispatch_id)
 
+    def find_by_address(self, channel: str, address: str) -> Dispatch | None:
+        with self._lock:
+            for dispatch in sorted(
+                self._dispatches.values(), key=lambda d: d.created_at, reverse=True
+            ):
+                if any(a.channel == channel and a.address == address for a in dispatch.attempts):
+                    return dispatch.model_copy(deep=True)
+        return None
+
     def due(self, now: datetime, limit: int | None = None) -> list[Dispatch]:
         with self._lock:
             due = sorted(
@@ -82,6 +91,10 @@ class MemoryStore:
     def add_opt_out(self, channel: str, address: str) -> None:
         with self._lock:
             self._opt_outs.add((channel, address))
+
+    def remove_opt_out(self, channel: str, address: str) -> None:
+        with self._lock:
+            self._opt_outs.discard((channel, address))
 
     def opted_out(self, points: Iterable[tuple[str, str]]) -> frozenset[tuple[str, str]]:
         with self._lock:
