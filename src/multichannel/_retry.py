@@ -11,7 +11,8 @@ from tenacity import (
     RetryCallState,
     Retrying,
     retry_if_exception_type,
-    wait_exponential_jitter,
+    wait_exponential,
+    wait_random,
 )
 
 from multichannel._redact import mask_address
@@ -50,11 +51,11 @@ class _WaitRetryAfter:
     """Back off exponentially with jitter, or as long as the provider's Retry-After asks."""
 
     def __init__(self, policy: RetryPolicy) -> None:
-        self._backoff = wait_exponential_jitter(
-            initial=policy.initial.total_seconds(),
-            max=policy.maximum.total_seconds(),
-            jitter=policy.jitter.total_seconds(),
-        )
+        # Composed from the primitives tenacity has kept stable since 8.2;
+        # wait_exponential_jitter renamed its arguments and warns on the old ones.
+        self._backoff = wait_exponential(
+            multiplier=policy.initial.total_seconds(), max=policy.maximum.total_seconds()
+        ) + wait_random(0, policy.jitter.total_seconds())
 
     def __call__(self, state: RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None
@@ -103,8 +104,10 @@ def call_with_retries(call: Call, policy: RetryPolicy, clock: Clock) -> CallResu
         return call.adapter.send(call.point, call.content, ctx)
 
     logger.debug("sending on %s to %s", call.adapter.name, mask_address(call.point.address))
+    # Built outside the try: a fault here is the library's, never the adapter's.
+    retrying = Retrying(sleep=clock.sleep, **_settings(policy))
     try:
-        receipt: Receipt = Retrying(sleep=clock.sleep, **_settings(policy))(once)
+        receipt: Receipt = retrying(once)
     except Exception as error:
         return CallResult(None, error, tries)
     return CallResult(receipt, None, tries)
@@ -121,8 +124,9 @@ async def acall_with_retries(call: Call, policy: RetryPolicy, clock: Clock) -> C
         return await call.adapter.asend(call.point, call.content, ctx)
 
     logger.debug("sending on %s to %s", call.adapter.name, mask_address(call.point.address))
+    retrying = AsyncRetrying(sleep=clock.asleep, **_settings(policy))
     try:
-        receipt: Receipt = await AsyncRetrying(sleep=clock.asleep, **_settings(policy))(once)
+        receipt: Receipt = await retrying(once)
     except Exception as error:
         return CallResult(None, error, tries)
     return CallResult(receipt, None, tries)

@@ -91,16 +91,28 @@ async def _aiter(contacts: Iterable[Contact] | AsyncIterable[Contact]) -> AsyncI
             yield contact
 
 
-async def run_batch_async(
+def run_batch_async(
     send: Callable[[Contact, Message], Awaitable[Dispatch]],
     contacts: Iterable[Contact] | AsyncIterable[Contact],
     message: Message,
     concurrency: int,
     progress: Callable[[BatchResult], None] | None,
 ) -> AsyncIterator[BatchResult]:
-    """Await ``send`` for each contact, at most ``concurrency`` at once, yielding as each ends."""
-    _check_concurrency(concurrency)
+    """Await ``send`` for each contact, at most ``concurrency`` at once, yielding as each ends.
 
+    Raises ValueError at once (not on first iteration) for a concurrency below 1.
+    """
+    _check_concurrency(concurrency)
+    return _results_async(send, contacts, message, concurrency, progress)
+
+
+async def _results_async(
+    send: Callable[[Contact, Message], Awaitable[Dispatch]],
+    contacts: Iterable[Contact] | AsyncIterable[Contact],
+    message: Message,
+    concurrency: int,
+    progress: Callable[[BatchResult], None] | None,
+) -> AsyncIterator[BatchResult]:
     async def one(contact: Contact) -> BatchResult:
         try:
             return BatchResult(contact, await send(contact, message), None)
@@ -130,3 +142,5 @@ async def run_batch_async(
     finally:
         for task in pending:
             task.cancel()
+        # Closing the results early must not leave sends running unowned.
+        await asyncio.gather(*pending, return_exceptions=True)

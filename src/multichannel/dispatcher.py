@@ -82,12 +82,23 @@ class Dispatcher:
     def run_due(self, limit: int | None = None) -> list[Dispatch]:
         """Perform every step whose time has come (a step due at exactly now is due)."""
         due = self.store.due(self.clock.now(), limit)
-        return [self._drive(self._advance(dispatch)) for dispatch in due]
+        return [self.advance(dispatch) for dispatch in due]
 
     async def arun_due(self, limit: int | None = None) -> list[Dispatch]:
         """The async twin of `run_due`."""
         due = self.store.due(self.clock.now(), limit)
-        return [await self._adrive(self._advance(dispatch)) for dispatch in due]
+        return [await self.aadvance(dispatch) for dispatch in due]
+
+    def advance(self, dispatch: Dispatch) -> Dispatch:
+        """Perform the next step of ``dispatch`` now, e.g. one a worker has claimed.
+
+        Raises ConfigurationError when an adapter is set up wrongly.
+        """
+        return self._drive(self._advance(dispatch))
+
+    async def aadvance(self, dispatch: Dispatch) -> Dispatch:
+        """The async twin of `advance`."""
+        return await self._adrive(self._advance(dispatch))
 
     def record(self, event: DeliveryEvent) -> Dispatch:
         """Apply a provider's report; a failure falls back at once. Safe to repeat.
@@ -307,6 +318,7 @@ class Dispatcher:
             raise UnknownDispatch(f"dispatch {dispatch.id} has no attempt matching {event!r}")
         detail = f": {event.detail}" if event.detail else ""
         where = f"{attempt.channel} {attempt.address}"
+        noted = len(dispatch.decisions)
         if event.kind is EventKind.DELIVERED:
             if attempt.outcome is Outcome.ACCEPTED:
                 attempt.outcome = Outcome.DELIVERED
@@ -321,8 +333,9 @@ class Dispatcher:
                     self._finish(dispatch, Status.RESPONDED, "the person answered")
                     return dispatch
         elif event.kind is EventKind.OPTED_IN:
-            self.store.remove_opt_out(attempt.channel, attempt.address)
-            dispatch.note(now, f"the person opted back in on {where}{detail}")
+            if self.store.opted_out([(attempt.channel, attempt.address)]):
+                self.store.remove_opt_out(attempt.channel, attempt.address)
+                dispatch.note(now, f"the person opted back in on {where}{detail}")
         elif event.kind is EventKind.OPTED_OUT:
             self.store.add_opt_out(attempt.channel, attempt.address)
             if dispatch.status is not Status.CANCELLED:
@@ -338,6 +351,9 @@ class Dispatcher:
             live = (Status.ACCEPTED, Status.DELIVERED, Status.AWAITING_RESPONSE, Status.SCHEDULED)
             if attempt is dispatch.current and dispatch.status in live:
                 return (yield from self._advance(dispatch))
+        if len(dispatch.decisions) == noted:
+            # Providers deliver callbacks at least once: a repeat changes nothing.
+            return dispatch
         dispatch.updated_at = now
         self.store.save(dispatch)
         return dispatch

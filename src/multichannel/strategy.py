@@ -308,6 +308,10 @@ class FallbackStrategy:
             status, reason = Status.SUPPRESSED, "no channel was allowed for this message"
         elif attempts[-1].outcome in (Outcome.ACCEPTED, Outcome.DELIVERED, Outcome.UNANSWERED):
             status, reason = Status.UNANSWERED, "no answer on the last channel tried"
+        elif any(attempt.outcome is not Outcome.FAILED for attempt in attempts):
+            # An earlier channel took the message and went unanswered, so not
+            # every candidate failed: the person was reached and did not answer.
+            status, reason = Status.UNANSWERED, "no answer on any channel that took the message"
         else:
             status, reason = Status.FAILED, "every allowed channel was tried and failed"
         return Action(kind="stop", status=status, reason=reason, notes=tuple(notes))

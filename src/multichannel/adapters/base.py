@@ -67,8 +67,17 @@ class Adapter(Protocol):
     `ConfigurationError` for a setup problem.
     """
 
-    name: str
-    channel: str
+    # Read-only properties rather than plain attributes, so that both an
+    # instance attribute and a class constant (BaseAdapter's ClassVar) match.
+    @property
+    def name(self) -> str:
+        """The adapter's unique name, e.g. ``twilio-sms``."""
+        ...
+
+    @property
+    def channel(self) -> str:
+        """The channel served, or ``"*"`` for every channel."""
+        ...
 
     def send(self, point: ContactPoint, content: Content, ctx: SendContext) -> Receipt:
         """Send once, blocking."""

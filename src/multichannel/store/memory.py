@@ -58,9 +58,9 @@ class MemoryStore:
 
     def find_by_address(self, channel: str, address: str) -> Dispatch | None:
         with self._lock:
-            for dispatch in sorted(
-                self._dispatches.values(), key=lambda d: d.created_at, reverse=True
-            ):
+            # Insertion order is creation order; sorting by created_at would keep
+            # the oldest first among dispatches created at the same instant.
+            for dispatch in reversed(self._dispatches.values()):
                 if any(a.channel == channel and a.address == address for a in dispatch.attempts):
                     return dispatch.model_copy(deep=True)
         return None
