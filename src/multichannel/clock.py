@@ -47,12 +47,15 @@ class SystemClock:
     """The real clock: UTC wall time, real sleeping."""
 
     def now(self) -> datetime:
+        """The current instant in UTC."""
         return datetime.now(UTC)
 
     def sleep(self, seconds: float) -> None:
+        """Block for ``seconds``; a negative time does not wait."""
         time.sleep(max(0.0, seconds))
 
     async def asleep(self, seconds: float) -> None:
+        """Wait for ``seconds`` without blocking the event loop."""
         await asyncio.sleep(max(0.0, seconds))
 
     def __repr__(self) -> str:
@@ -71,6 +74,7 @@ class ManualClock:
         self._lock = threading.Lock()
 
     def now(self) -> datetime:
+        """The instant the clock was last moved to."""
         with self._lock:
             return self._now
 
@@ -90,9 +94,11 @@ class ManualClock:
             return self._now
 
     def sleep(self, seconds: float) -> None:
+        """Advance by ``seconds`` at once; a negative time does not move the clock."""
         self.advance(timedelta(seconds=max(0.0, seconds)))
 
     async def asleep(self, seconds: float) -> None:
+        """Advance by ``seconds`` at once, then yield to the event loop."""
         self.sleep(seconds)
         await asyncio.sleep(0)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from pydantic import (
@@ -122,7 +122,7 @@ class Message(BaseModel):
 
     def content_for(self, channel: str) -> Content:
         """The content to send on ``channel``: the variant's fields over the message's."""
-        variant = self.variants.get(channel, Variant())
+        variant = self.variants.get(channel.strip().lower(), Variant())
         return Content(
             body=variant.body if variant.body is not None else self.body,
             subject=variant.subject if variant.subject is not None else self.subject,
@@ -135,7 +135,11 @@ class Message(BaseModel):
 
     def fingerprint(self) -> str:
         """A digest of everything in the message, to tell a reused key from a resend."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, default=str)
+        fields = self.model_dump(mode="json")
+        if self.deliver_by is not None:
+            # Equal instants written in different zones are the same message.
+            fields["deliver_by"] = self.deliver_by.astimezone(UTC).isoformat()
+        canonical = json.dumps(fields, sort_keys=True, default=str)
         return hashlib.sha256(canonical.encode()).hexdigest()
 
     def expired_at(self, now: datetime) -> bool:

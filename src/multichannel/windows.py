@@ -54,7 +54,8 @@ def zone(name: str) -> ZoneInfo:
     """The IANA zone called ``name``; ValueError naming it if there is none."""
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, TypeError):
+    # A folder of the zone database ("America") fails as IsADirectoryError, an OSError.
+    except (ZoneInfoNotFoundError, ValueError, TypeError, OSError):
         raise ValueError(
             f"unknown time zone {name!r}; use an IANA name such as 'America/Detroit'"
         ) from None
@@ -73,7 +74,12 @@ def parse_days(value: str | Iterable[str]) -> tuple[str, ...]:
     A range may wrap round the week (``"fri-mon"``). Raises ValueError for an
     unknown day or an empty list.
     """
-    tokens = value.split(",") if isinstance(value, str) else list(value)
+    if isinstance(value, str):
+        tokens: list[str] = value.split(",")
+    elif isinstance(value, Iterable):
+        tokens = list(value)
+    else:
+        raise ValueError(f"days must be names such as 'mon-fri' or ['sat', 'sun'], not {value!r}")
     chosen: set[int] = set()
     for token in tokens:
         if not isinstance(token, str):
