@@ -1,0 +1,389 @@
+"""What the Twilio adapters share: the SDK clients, settings, and the one error table.
+
+The twilio SDK is imported inside functions only, so the adapter modules import
+without it and a missing extra is reported as a `ConfigurationError` when an
+adapter is built. Every failure the SDK or the network raises passes through
+`translate_error`, driven by `ERRORS`, and leaves as an error of
+`multichannel.errors` with the original chained as its cause.
+"""
+
+from __future__ import annotations
+
+import base64
+import email.utils
+import logging
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Any, Final
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from multichannel._redact import mask_address
+from multichannel.errors import (
+    ConfigurationError,
+    DeliveryError,
+    OptedOut,
+    PermanentError,
+    ProviderError,
+    TransientError,
+)
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "ERRORS",
+    "INSTALL_HINT",
+    "Rule",
+    "TwilioConnection",
+    "TwilioSettings",
+    "mask_sid",
+    "require_text",
+    "translate_error",
+    "translated_errors",
+]
+
+logger = logging.getLogger("multichannel.adapters.twilio")
+
+DEFAULT_TIMEOUT: Final = 15.0
+INSTALL_HINT: Final = "the Twilio adapters need the twilio SDK: pip install 'multichannel[twilio]'"
+_DOCS: Final = "https://www.twilio.com/docs/errors/"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """How one Twilio error code is read: the library error and why, in words."""
+
+    error: type[DeliveryError]
+    reason: str
+
+
+# One table for both adapters. A code is blamed on the recipient (PermanentError)
+# only when it says something about the number itself; codes about the account,
+# the sender or its permissions are ProviderError, so another provider is tried
+# and the address stays usable.
+ERRORS: Final[Mapping[int, Rule]] = MappingProxyType(
+    {
+        21610: Rule(OptedOut, "the recipient replied STOP to this sender"),
+        21211: Rule(PermanentError, "the number is not a valid phone number"),
+        21614: Rule(PermanentError, "the number is not a mobile number that can receive SMS"),
+        21217: Rule(PermanentError, "the number called does not appear to be valid"),
+        21602: Rule(PermanentError, "the message has no body"),
+        21617: Rule(PermanentError, "the text is longer than Twilio's 1600-character limit"),
+        21612: Rule(ProviderError, "Twilio cannot route from this sender to this number"),
+        21408: Rule(
+            ProviderError, "the account may not text this number's region (geo permissions)"
+        ),
+        21215: Rule(
+            ProviderError, "the account may not call this number's region (geo permissions)"
+        ),
+        21421: Rule(ProviderError, "a phone number or sender SID of the account is invalid"),
+        21606: Rule(ProviderError, "the 'From' number cannot send SMS for this account"),
+        21210: Rule(ProviderError, "the 'From' number is not verified for this account"),
+        21608: Rule(ProviderError, "a trial account may only text verified numbers"),
+        21219: Rule(ProviderError, "a trial account may only call verified numbers"),
+        20003: Rule(ProviderError, "authentication failed: check the account SID and auth token"),
+        20005: Rule(ProviderError, "the account is not active (suspended or closed)"),
+        10001: Rule(ProviderError, "the account is not active (suspended or closed)"),
+        20403: Rule(ProviderError, "the account may not use this resource"),
+        20404: Rule(ProviderError, "no such resource: check the account SID or messaging service"),
+        20429: Rule(TransientError, "too many requests"),
+        14107: Rule(TransientError, "too many messages between these two numbers in 30 seconds"),
+        21611: Rule(TransientError, "the sender's queue of messages is full"),
+        20500: Rule(TransientError, "Twilio had an internal error"),
+        20503: Rule(TransientError, "Twilio is temporarily unavailable"),
+    }
+)
+
+
+class TwilioSettings(BaseSettings):
+    """The ``TWILIO_*`` environment variables the adapters read in ``from_env``."""
+
+    model_config = SettingsConfigDict(env_prefix="TWILIO_", env_ignore_empty=True, extra="ignore")
+
+    account_sid: str
+    auth_token: SecretStr
+    from_number: str | None = None
+    messaging_service_sid: str | None = None
+    status_callback: str | None = None
+    base_url: str | None = None
+
+
+def mask_sid(sid: str) -> str:
+    """``AC12***cdef``: enough of an account SID to tell accounts apart in a repr."""
+    return f"{sid[:4]}***{sid[-4:]}" if len(sid) > 12 else f"{sid[:2]}***"
+
+
+def require_text(value: str | None, setting: str, adapter: str) -> str:
+    """``value`` stripped; ConfigurationError when it is missing or blank."""
+    text = (value or "").strip()
+    if not text:
+        raise ConfigurationError(f"{adapter}: {setting} is required")
+    return text
+
+
+@dataclass(frozen=True)
+class _Answer:
+    status: int
+    retry_after: str | None
+    date: str | None
+
+
+# Retry-After only reaches us on the HTTP response, which the SDK drops when it
+# raises; the transport notes it here, per thread and per task, for translation.
+_last_answer: ContextVar[_Answer | None] = ContextVar("multichannel_twilio_answer", default=None)
+
+
+def _remember(status: int, headers: Mapping[str, str]) -> None:
+    _last_answer.set(_Answer(status, headers.get("Retry-After"), headers.get("Date")))
+
+
+def _origin(base_url: str | None, adapter: str) -> tuple[str, str, str] | None:
+    if base_url is None:
+        return None
+    parts = urlsplit(base_url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+        raise ConfigurationError(
+            f"{adapter}: base_url must be an origin such as 'http://127.0.0.1:8080', "
+            f"not {base_url!r}"
+        )
+    return parts.scheme, parts.netloc, parts.path.rstrip("/")
+
+
+def _rebase(url: str, origin: tuple[str, str, str] | None) -> str:
+    if origin is None:
+        return url
+    scheme, netloc, prefix = origin
+    parts = urlsplit(url)
+    return urlunsplit((scheme, netloc, prefix + parts.path, parts.query, ""))
+
+
+class _SyncTransport:
+    """The SDK's requests-based client, sent to ``base_url`` and noting each answer."""
+
+    is_async = False
+
+    def __init__(self, *, origin: tuple[str, str, str] | None, timeout: float) -> None:
+        from twilio.http.http_client import TwilioHttpClient  # type: ignore[import-untyped,unused-ignore]
+
+        self._inner = TwilioHttpClient(timeout=timeout)
+        self._origin = origin
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        params: dict[str, object] | None = None,
+        data: dict[str, object] | None = None,
+        headers: dict[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+        timeout: float | None = None,
+        allow_redirects: bool = False,
+    ) -> Any:
+        _last_answer.set(None)
+        response = self._inner.request(
+            method,
+            _rebase(url, self._origin),
+            params=params,
+            data=data,
+            headers=headers,
+            auth=auth,
+            timeout=timeout,
+            allow_redirects=allow_redirects,
+        )
+        _remember(response.status_code, response.headers)
+        return response
+
+
+class _AsyncTransport:
+    """The SDK's aiohttp client, one session per request so none outlives its event loop."""
+
+    is_async = True
+
+    def __init__(self, *, origin: tuple[str, str, str] | None, timeout: float) -> None:
+        self._origin = origin
+        self._timeout = timeout
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        params: dict[str, object] | None = None,
+        data: dict[str, object] | None = None,
+        headers: dict[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+        timeout: float | None = None,
+        allow_redirects: bool = False,
+    ) -> Any:
+        from twilio.http.async_http_client import (  # type: ignore[import-untyped,unused-ignore]
+            AsyncTwilioHttpClient,
+        )
+
+        _last_answer.set(None)
+        if auth is not None:
+            # aiohttp deprecates the BasicAuth object the SDK would build from ``auth``.
+            credentials = base64.b64encode(":".join(auth).encode()).decode("ascii")
+            headers = {**(headers or {}), "Authorization": f"Basic {credentials}"}
+        # The SDK's async client applies no timeout unless given one per request.
+        async with AsyncTwilioHttpClient(timeout=self._timeout) as inner:
+            response = await inner.request(
+                method,
+                _rebase(url, self._origin),
+                params=params,
+                data=data,
+                headers=headers,
+                auth=None,
+                timeout=timeout or self._timeout,
+                allow_redirects=allow_redirects,
+            )
+        _remember(response.status_code, response.headers)
+        return response
+
+
+class TwilioConnection:
+    """An account's credentials and the SDK clients, sync and async, that use them.
+
+    Raises ConfigurationError for a blank SID or token, a bad ``base_url`` or
+    ``timeout``, or a missing twilio SDK.
+    """
+
+    def __init__(
+        self,
+        *,
+        adapter: str,
+        account_sid: str,
+        auth_token: str | SecretStr,
+        base_url: str | None,
+        timeout: float,
+    ) -> None:
+        token = auth_token if isinstance(auth_token, SecretStr) else SecretStr(auth_token)
+        self.account_sid = require_text(account_sid, "account_sid", adapter)
+        require_text(token.get_secret_value(), "auth_token", adapter)
+        if not timeout > 0:
+            raise ConfigurationError(f"{adapter}: timeout must be above 0 seconds, not {timeout}")
+        origin = _origin(base_url, adapter)
+        try:
+            from twilio.rest import Client  # type: ignore[import-untyped,unused-ignore]
+
+            sync = _SyncTransport(origin=origin, timeout=timeout)
+        except ImportError as err:
+            raise ConfigurationError(f"{adapter}: {INSTALL_HINT}") from err
+        secret = token.get_secret_value()
+        self.client: Any = Client(self.account_sid, secret, http_client=sync)
+        self.async_client: Any = Client(
+            self.account_sid, secret, http_client=_AsyncTransport(origin=origin, timeout=timeout)
+        )
+        for client in (self.client, self.async_client):
+            # The SDK would also read TWILIO_EDGE and TWILIO_REGION from the
+            # environment; base_url is this library's one way to pick the host.
+            client.edge = None
+            client.region = None
+        self.base_url = None if origin is None else urlunsplit((*origin, "", ""))
+
+
+_NUMBER = re.compile(r"\+?\d[\d ().-]{6,}\d")
+
+
+def _scrub(text: str) -> str:
+    return _NUMBER.sub(lambda found: mask_address(re.sub(r"[ ().-]", "", found[0])), text)
+
+
+def _http_date(text: str) -> datetime | None:
+    try:
+        moment = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    # HTTP dates are GMT; "-0000" parses as naive and means the same.
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _retry_after(status: int) -> float | None:
+    answer = _last_answer.get()
+    if answer is None or answer.status != status or not answer.retry_after:
+        return None
+    hint = answer.retry_after.strip()
+    try:
+        return max(0.0, float(hint))
+    except ValueError:
+        until = _http_date(hint)
+    if until is None:
+        return None
+    # Measured from the answer's own Date header when there is one, so a skewed
+    # local clock does not stretch or shrink the wait.
+    sent = _http_date(answer.date) if answer.date else None
+    return max(0.0, (until - (sent or datetime.now(UTC))).total_seconds())
+
+
+def _from_answer(err: Any, provider: str) -> DeliveryError:
+    status = int(getattr(err, "status", 0) or 0)
+    raw_code = getattr(err, "code", None)
+    code = raw_code if isinstance(raw_code, int) and raw_code != status else None
+    said = getattr(err, "msg", None) or " - ".join(
+        part for part in (getattr(err, "title", None), getattr(err, "detail", None)) if part
+    )
+    said = _scrub(str(said).removeprefix("Unable to create record: ").strip())
+    rule = ERRORS.get(code) if code is not None else None
+    if rule is None:
+        transient = status == 429 or status >= 500
+        # An unknown code is not blamed on the address: a ProviderError moves on
+        # to the next provider or channel and leaves the point usable next time.
+        kind: type[DeliveryError] = TransientError if transient else ProviderError
+        reason = "Twilio could not take the request now" if transient else "Twilio refused"
+        rule = Rule(kind, reason)
+    message = f"{rule.reason}; Twilio said: {said}" if said else rule.reason
+    if code is not None:
+        message += f" ({_DOCS}{code})"
+    if issubclass(rule.error, TransientError):
+        return rule.error(
+            message,
+            retry_after=_retry_after(status),
+            provider=provider,
+            code=code,
+            status=status or None,
+        )
+    return rule.error(message, provider=provider, code=code, status=status or None)
+
+
+def translate_error(err: BaseException, *, provider: str) -> DeliveryError | None:
+    """The library error for what the SDK or the network raised; None if it is neither.
+
+    Twilio's answers are read through `ERRORS`, then by HTTP status (429 and
+    5xx are transient, any other refusal a provider error); timeouts and
+    connection failures are transient.
+    """
+    import aiohttp
+    import requests  # type: ignore[import-untyped,unused-ignore]
+    from twilio.base.exceptions import (  # type: ignore[import-untyped,unused-ignore]
+        TwilioRestException,
+        TwilioServiceException,
+    )
+
+    if isinstance(err, TwilioRestException | TwilioServiceException):
+        return _from_answer(err, provider)
+    if isinstance(err, requests.Timeout | TimeoutError):
+        return TransientError("Twilio did not answer in time", provider=provider)
+    if isinstance(err, requests.ConnectionError | aiohttp.ClientConnectionError):
+        return TransientError("could not connect to Twilio", provider=provider)
+    if isinstance(err, requests.RequestException | aiohttp.ClientError):
+        return ProviderError(
+            f"the request to Twilio failed: {type(err).__name__}", provider=provider
+        )
+    return None
+
+
+@contextmanager
+def translated_errors(provider: str) -> Iterator[None]:
+    """Re-raise what Twilio or the network raises inside as the library's error, chained."""
+    try:
+        yield
+    except Exception as err:
+        error = translate_error(err, provider=provider)
+        if error is None:
+            raise
+        logger.debug("%s: %s", provider, error)
+        raise error from err

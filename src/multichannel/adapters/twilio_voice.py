@@ -1,0 +1,177 @@
+"""Voicemail drops through Twilio's Calls API: the message starts after the beep.
+
+Install with ``pip install 'multichannel[twilio]'``. The call uses answering-
+machine detection that waits for the end of the greeting, then plays a
+recording (the content's ``media_url``) or speaks the voice script (its body).
+A person who answers hears the same message.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any, ClassVar, Final
+
+from pydantic import SecretStr
+
+from multichannel._redact import mask_address
+from multichannel.adapters._env import load_settings
+from multichannel.adapters._twilio import (
+    DEFAULT_TIMEOUT,
+    TwilioConnection,
+    TwilioSettings,
+    mask_sid,
+    require_text,
+    translated_errors,
+)
+from multichannel.adapters.base import BaseAdapter, Receipt, SendContext
+from multichannel.contacts import ContactPoint
+from multichannel.errors import PermanentError
+from multichannel.messages import Content
+
+__all__ = ["CALL_EVENTS", "VOICEMAIL_LIMIT", "WORDS_PER_MINUTE", "TwilioVoiceDrop", "spoken_length"]
+
+logger = logging.getLogger("multichannel.adapters.twilio")
+
+WORDS_PER_MINUTE: Final = 150
+"""The speaking rate scripts are measured at: an unhurried text-to-speech voice."""
+
+VOICEMAIL_LIMIT: Final = timedelta(seconds=30)
+"""The longest script left as a voicemail; longer ones are not listened to the end."""
+
+CALL_EVENTS: Final = ("initiated", "ringing", "answered", "completed")
+"""The call progress events Twilio reports to ``status_callback``."""
+
+
+def spoken_length(script: str) -> timedelta:
+    """How long ``script`` takes to say, from its word count at `WORDS_PER_MINUTE`."""
+    return timedelta(minutes=len(script.split()) / WORDS_PER_MINUTE)
+
+
+class _VoiceSettings(TwilioSettings):
+    from_number: str
+
+
+class TwilioVoiceDrop(BaseAdapter):
+    """Leaves a voice message through Twilio's Calls API; one call is one attempt.
+
+    ``from_number`` is the caller id, a number of the account. ``status_callback``
+    is the URL Twilio reports the call's progress to. ``base_url`` sends the
+    same requests to another origin; ``timeout`` bounds each request in seconds.
+    Raises ConfigurationError for a bad setting or a missing twilio SDK. `send`
+    raises PermanentError for a script longer than `VOICEMAIL_LIMIT` (before
+    dialling) or an invalid number, TransientError (rate limit, 5xx, timeout)
+    or ProviderError (credentials, account, caller id).
+    """
+
+    name: ClassVar[str] = "twilio-voice"
+    channel: ClassVar[str] = "voice"
+
+    def __init__(
+        self,
+        *,
+        account_sid: str,
+        auth_token: str | SecretStr,
+        from_number: str,
+        status_callback: str | None = None,
+        base_url: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        self.from_number = require_text(from_number, "from_number", self.name)
+        self.status_callback = status_callback or None
+        self._twilio = TwilioConnection(
+            adapter=self.name,
+            account_sid=account_sid,
+            auth_token=auth_token,
+            base_url=base_url,
+            timeout=timeout,
+        )
+
+    @classmethod
+    def from_env(cls) -> TwilioVoiceDrop:
+        """Built from ``TWILIO_*`` variables; ConfigurationError naming any missing one."""
+        settings = load_settings(_VoiceSettings, cls.name)
+        return cls(
+            account_sid=settings.account_sid,
+            auth_token=settings.auth_token,
+            from_number=settings.from_number,
+            status_callback=settings.status_callback,
+            base_url=settings.base_url,
+        )
+
+    def send(self, point: ContactPoint, content: Content, ctx: SendContext) -> Receipt:
+        fields = self._fields(point, content)
+        with translated_errors(self.name):
+            call = self._twilio.client.calls.create(**fields)
+        return self._receipt(point, call)
+
+    async def asend(self, point: ContactPoint, content: Content, ctx: SendContext) -> Receipt:
+        fields = self._fields(point, content)
+        with translated_errors(self.name):
+            call = await self._twilio.async_client.calls.create_async(**fields)
+        return self._receipt(point, call)
+
+    def twiml(self, content: Content) -> str:
+        """The TwiML the call runs: ``<Play>`` of the recording, else ``<Say>`` of the script.
+
+        Raises PermanentError for a script longer than `VOICEMAIL_LIMIT` or for
+        content with neither a recording nor words.
+        """
+        from twilio.twiml.voice_response import (  # type: ignore[import-untyped,unused-ignore]
+            VoiceResponse,
+        )
+
+        response = VoiceResponse()
+        if content.media_url:
+            # A recording's length is not known here; keeping it short is the sender's part.
+            response.play(content.media_url)
+            return str(response)
+        script = content.body.strip()
+        if not script:
+            raise PermanentError(
+                "the voice script is empty; there is nothing to say", provider=self.name
+            )
+        length = spoken_length(script)
+        if length > VOICEMAIL_LIMIT:
+            words = len(script.split())
+            raise PermanentError(
+                f"the voice script would take about {length.total_seconds():.1f} seconds to say "
+                f"({words} words at {WORDS_PER_MINUTE} a minute); a voicemail over "
+                f"{VOICEMAIL_LIMIT.total_seconds():.0f} seconds is rarely heard to the end, "
+                "so shorten the voice variant and put the most important sentence first",
+                provider=self.name,
+            )
+        response.say(script)
+        return str(response)
+
+    def _fields(self, point: ContactPoint, content: Content) -> dict[str, Any]:
+        """The Calls API fields, after the script has been checked against the limit."""
+        fields: dict[str, Any] = {
+            "to": point.address,
+            "from_": self.from_number,
+            "twiml": self.twiml(content),
+            # Waits for the greeting's beep on a machine; a person is spoken to at once.
+            "machine_detection": "DetectMessageEnd",
+        }
+        if self.status_callback is not None:
+            fields["status_callback"] = self.status_callback
+            fields["status_callback_event"] = list(CALL_EVENTS)
+            fields["status_callback_method"] = "POST"
+        logger.debug("%s: calling %s", self.name, mask_address(point.address))
+        return fields
+
+    def _receipt(self, point: ContactPoint, call: Any) -> Receipt:
+        logger.info(
+            "%s: Twilio placed the call to %s as %s",
+            self.name,
+            mask_address(point.address),
+            call.sid,
+        )
+        return Receipt(provider_id=call.sid, status=str(call.status or "queued"))
+
+    def __repr__(self) -> str:
+        where = f", base_url={self._twilio.base_url!r}" if self._twilio.base_url else ""
+        return (
+            f"TwilioVoiceDrop(account_sid={mask_sid(self._twilio.account_sid)!r}, "
+            f"from_number={self.from_number!r}{where})"
+        )
