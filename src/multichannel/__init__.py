@@ -8,6 +8,7 @@ from importlib.metadata import PackageNotFoundError, version
 from multichannel.adapters import (
     Adapter,
     BaseAdapter,
+    Discovered,
     Outbox,
     Receipt,
     Registry,
@@ -39,9 +40,10 @@ from multichannel.errors import (
     UnknownDispatch,
 )
 from multichannel.messages import Attachment, Content, Message, Variant
-from multichannel.store import MemoryStore, Store
+from multichannel.store import MemoryStore, SQLStore, Store
 from multichannel.strategy import Action, FallbackStrategy, RetryPolicy
 from multichannel.windows import Schedule, Window
+from multichannel.worker import Worker
 
 try:
     __version__ = version("multichannel")
@@ -63,6 +65,7 @@ __all__ = [
     "Decision",
     "DeliveryError",
     "DeliveryEvent",
+    "Discovered",
     "Dispatch",
     "Dispatcher",
     "EventKind",
@@ -81,6 +84,7 @@ __all__ = [
     "Receipt",
     "Registry",
     "RetryPolicy",
+    "SQLStore",
     "Schedule",
     "SendContext",
     "SentMessage",
@@ -91,5 +95,6 @@ __all__ = [
     "UnknownDispatch",
     "Variant",
     "Window",
+    "Worker",
     "__version__",
 ]

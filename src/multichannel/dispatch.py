@@ -30,7 +30,10 @@ class Status(StrEnum):
     answered. unanswered: the last candidate got no answer in time. expired:
     ``deliver_by`` passed before any candidate could be used. failed: every
     allowed candidate was tried and failed. suppressed: no candidate was ever
-    allowed. cancelled: stopped by the person (opt-out) or by you.
+    allowed. cancelled: stopped by the person (opt-out) or by you. review: a
+    send was interrupted (the process stopped while a provider was being
+    called), so nobody knows whether it went out; it waits for a person
+    (`Dispatcher.resume`).
     """
 
     SCHEDULED = "scheduled"
@@ -43,6 +46,7 @@ class Status(StrEnum):
     FAILED = "failed"
     SUPPRESSED = "suppressed"
     CANCELLED = "cancelled"
+    REVIEW = "review"
 
     @property
     def is_final(self) -> bool:

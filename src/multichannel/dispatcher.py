@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Generator, Iterable, Iterator
-from typing import TypeVar
+from datetime import timedelta
+from typing import Literal, TypeVar
 
 from multichannel._redact import mask_address
 from multichannel._retry import Call, CallResult, acall_with_retries, call_with_retries
@@ -44,7 +45,10 @@ class Dispatcher:
 
     ``adapters`` are tried in the order given within a channel. ``strategy``
     defaults to `FallbackStrategy()`, ``clock`` to the system clock and
-    ``store`` to an in-memory store. Raises ConfigurationError for a bad adapter.
+    ``store`` to an in-memory store. A send cut short by a crash is found once
+    ``in_flight`` has passed and, by ``interrupted``, held for review (the
+    default) or sent again. Raises ConfigurationError for a bad adapter and
+    ValueError for a bad setting.
     """
 
     def __init__(
@@ -54,7 +58,15 @@ class Dispatcher:
         strategy: FallbackStrategy | None = None,
         clock: Clock | None = None,
         store: Store | None = None,
+        interrupted: Literal["review", "resend"] = "review",
+        in_flight: timedelta = timedelta(minutes=10),
     ) -> None:
+        if interrupted not in ("review", "resend"):
+            raise ValueError(f"interrupted must be 'review' or 'resend', not {interrupted!r}")
+        if in_flight <= timedelta(0):
+            raise ValueError("in_flight must be longer than zero")
+        self.interrupted = interrupted
+        self.in_flight = in_flight
         self.registry = adapters if isinstance(adapters, Registry) else Registry(adapters)
         self.strategy = strategy or FallbackStrategy()
         self.clock: Clock = clock or SystemClock()
@@ -110,6 +122,19 @@ class Dispatcher:
     async def arecord(self, event: DeliveryEvent) -> Dispatch:
         """The async twin of `record`."""
         return await self._adrive(self._record(event))
+
+    def resume(self, dispatch_id: str, *, sent: bool) -> Dispatch:
+        """Settle a dispatch held for review: ``sent`` says whether the interrupted send went out.
+
+        With ``sent=True`` the send counts as accepted and the dispatch goes on
+        (waiting for an answer, if one is expected); with ``sent=False`` it is
+        sent again. Raises UnknownDispatch, or ValueError if it is not in review.
+        """
+        return self._drive(self._resume(dispatch_id, sent))
+
+    async def aresume(self, dispatch_id: str, *, sent: bool) -> Dispatch:
+        """The async twin of `resume`."""
+        return await self._adrive(self._resume(dispatch_id, sent))
 
     def get(self, dispatch_id: str) -> Dispatch:
         """The dispatch with this id; raises UnknownDispatch if there is none."""
@@ -191,6 +216,7 @@ class Dispatcher:
             message=message,
             created_at=now,
             updated_at=now,
+            next_action_at=now,
         )
         dispatch = self.store.create(fresh)
         if dispatch.id != fresh.id:
@@ -203,10 +229,39 @@ class Dispatcher:
         dispatch.note(now, f"dispatch created for contact {contact.id}")
         return (yield from self._advance(dispatch))
 
+    def _resume(self, dispatch_id: str, sent: bool) -> _Steps[Dispatch]:
+        dispatch = self.get(dispatch_id)
+        current = dispatch.current
+        if dispatch.status is not Status.REVIEW or current is None:
+            raise ValueError(f"dispatch {dispatch_id} is {dispatch.status.value}, not in review")
+        now = self.clock.now()
+        where = f"{current.channel} {current.address}"
+        if sent:
+            current.outcome = Outcome.ACCEPTED
+            current.accepted_at = now
+            dispatch.note(now, f"reviewed: the interrupted send on {where} went out")
+        else:
+            dispatch.attempts.pop()
+            dispatch.note(now, f"reviewed: the interrupted send on {where} did not go out")
+        dispatch.status = Status.SCHEDULED
+        return (yield from self._advance(dispatch))
+
     def _advance(self, dispatch: Dispatch) -> _Steps[Dispatch]:
         now = self.clock.now()
         current = dispatch.current
-        if (
+        if current is not None and current.outcome is Outcome.SENDING:
+            where = f"{current.channel} {current.address}"
+            if self.interrupted == "review":
+                self._finish(
+                    dispatch,
+                    Status.REVIEW,
+                    f"the send on {where} was interrupted while the provider was being "
+                    "called; it may or may not have gone out, so it is held for review",
+                )
+                return dispatch
+            dispatch.attempts.pop()
+            dispatch.note(now, f"the send on {where} was interrupted; sending it again")
+        elif (
             dispatch.status is Status.AWAITING_RESPONSE
             and current is not None
             and current.outcome in (Outcome.ACCEPTED, Outcome.DELIVERED)
@@ -251,7 +306,11 @@ class Dispatcher:
         attempt = Attempt(channel=point.channel, address=point.address, label=point.label, at=now)
         dispatch.attempts.append(attempt)
         dispatch.updated_at = now
-        self.store.save(dispatch)  # written before any provider is called
+        # Written before any provider is called, and due again only once the
+        # call must have ended: a worker that then finds it still "sending"
+        # knows the process died mid-call.
+        dispatch.next_action_at = now + self.in_flight
+        self.store.save(dispatch)
         content = dispatch.message.content_for(point.channel)
         ctx = SendContext(
             dispatch_id=dispatch.id,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
 from multichannel.dispatch import Dispatch, Status
@@ -40,6 +40,16 @@ class Store(Protocol):
 
     def due(self, now: datetime, limit: int | None = None) -> list[Dispatch]:
         """Dispatches waiting for a step whose time is ``now`` or earlier, oldest first."""
+        ...
+
+    def claim_due(
+        self, now: datetime, *, lease: timedelta, owner: str, limit: int | None = None
+    ) -> list[Dispatch]:
+        """Due dispatches nobody holds, now leased to ``owner`` until ``now + lease``."""
+        ...
+
+    def release(self, dispatch_id: str, owner: str) -> None:
+        """End ``owner``'s lease on a dispatch; another owner's lease is left alone."""
         ...
 
     def dispatches(self, status: Status | None = None) -> Iterator[Dispatch]:

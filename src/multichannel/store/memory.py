@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from multichannel.dispatch import Dispatch, Status
 
@@ -23,6 +23,7 @@ class MemoryStore:
         self._keys: dict[tuple[str, str], str] = {}
         self._provider_ids: dict[str, str] = {}
         self._opt_outs: set[tuple[str, str]] = set()
+        self._leases: dict[str, tuple[str, datetime]] = {}
         self._lock = threading.Lock()
 
     def create(self, dispatch: Dispatch) -> Dispatch:
@@ -67,17 +68,40 @@ class MemoryStore:
 
     def due(self, now: datetime, limit: int | None = None) -> list[Dispatch]:
         with self._lock:
-            due = sorted(
-                (
-                    dispatch
-                    for dispatch in self._dispatches.values()
-                    if not dispatch.status.is_final
-                    and dispatch.next_action_at is not None
-                    and dispatch.next_action_at <= now
-                ),
-                key=lambda dispatch: (dispatch.next_action_at, dispatch.created_at),
-            )
-            return [dispatch.model_copy(deep=True) for dispatch in due[:limit]]
+            return [dispatch.model_copy(deep=True) for dispatch in self._due(now, limit)]
+
+    def _due(self, now: datetime, limit: int | None) -> list[Dispatch]:
+        due = sorted(
+            (
+                dispatch
+                for dispatch in self._dispatches.values()
+                if not dispatch.status.is_final
+                and dispatch.next_action_at is not None
+                and dispatch.next_action_at <= now
+                and not self._leased(dispatch.id, now)
+            ),
+            key=lambda dispatch: (dispatch.next_action_at, dispatch.created_at),
+        )
+        return due[:limit]
+
+    def _leased(self, dispatch_id: str, now: datetime) -> bool:
+        lease = self._leases.get(dispatch_id)
+        return lease is not None and lease[1] >= now
+
+    def claim_due(
+        self, now: datetime, *, lease: timedelta, owner: str, limit: int | None = None
+    ) -> list[Dispatch]:
+        with self._lock:
+            claimed = self._due(now, limit)
+            for dispatch in claimed:
+                self._leases[dispatch.id] = (owner, now + lease)
+            return [dispatch.model_copy(deep=True) for dispatch in claimed]
+
+    def release(self, dispatch_id: str, owner: str) -> None:
+        with self._lock:
+            lease = self._leases.get(dispatch_id)
+            if lease is not None and lease[0] == owner:
+                del self._leases[dispatch_id]
 
     def dispatches(self, status: Status | None = None) -> Iterator[Dispatch]:
         with self._lock:

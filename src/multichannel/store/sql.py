@@ -1,0 +1,314 @@
+"""A durable store on SQLAlchemy Core: SQLite by default, PostgreSQL for many workers.
+
+Each dispatch is one row holding its JSON, with the columns the queries need
+(status, due time, lease) beside it, plus index tables for provider ids, the
+points tried and opt-outs. Due steps are claimed under a lease: on PostgreSQL
+with ``SELECT ... FOR UPDATE SKIP LOCKED``, on SQLite inside a write
+transaction (``BEGIN IMMEDIATE``), so two workers never claim the same step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Table,
+    and_,
+    create_engine,
+    delete,
+    event,
+    insert,
+    or_,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.pool import StaticPool
+
+from multichannel.dispatch import Dispatch, Status
+from multichannel.errors import ConfigurationError
+from multichannel.store._schema import (
+    current_version,
+    dispatches,
+    opt_outs,
+    points_tried,
+    provider_ids,
+    upgrade,
+)
+
+__all__ = ["SQLStore"]
+
+_LIVE = (Status.SCHEDULED.value, Status.AWAITING_RESPONSE.value)
+
+
+def _engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        memory = url in ("sqlite://", "sqlite:///:memory:")
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            poolclass=StaticPool if memory else None,
+        )
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(connection: Any, _record: Any) -> None:
+            # Let SQLAlchemy, not the driver, open transactions, so that "begin"
+            # below can take the write lock at once.
+            connection.isolation_level = None
+            cursor = connection.cursor()
+            if not memory:
+                cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(connection: Connection) -> None:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def _insert_ignoring_duplicates(
+    connection: Connection, table: Table, rows: list[dict[str, Any]]
+) -> None:
+    if not rows:
+        return
+    dialect = connection.dialect.name
+    if dialect == "postgresql":
+        connection.execute(postgresql.insert(table).on_conflict_do_nothing(), rows)
+    elif dialect == "sqlite":
+        connection.execute(sqlite.insert(table).on_conflict_do_nothing(), rows)
+    else:  # pragma: no cover - other backends: one row at a time
+        for row in rows:
+            try:
+                with connection.begin_nested():
+                    connection.execute(insert(table), row)
+            except IntegrityError:
+                continue
+
+
+class SQLStore:
+    """Dispatches, indexes, opt-outs and due steps in a SQL database.
+
+    ``url`` is a SQLAlchemy URL (``"sqlite:///dispatch.db"``,
+    ``"postgresql+psycopg://user@host/db"``) or an Engine. With ``migrate`` the
+    schema is brought up to date on first use. Raises ConfigurationError for a
+    database the library cannot use.
+    """
+
+    def __init__(self, url: str | Engine, *, migrate: bool = True) -> None:
+        try:
+            self.engine = url if isinstance(url, Engine) else _engine(url)
+        except Exception as err:
+            raise ConfigurationError(f"cannot use the database URL: {err}") from None
+        if migrate:
+            self.upgrade()
+
+    def __repr__(self) -> str:
+        return f"SQLStore({self.engine.url.render_as_string(hide_password=True)!r})"
+
+    def upgrade(self) -> list[int]:
+        """Apply the schema migrations not yet applied; return their versions."""
+        with self.engine.begin() as connection:
+            return upgrade(connection, datetime.now(UTC))
+
+    def version(self) -> int:
+        """The schema version of the database (0 before the first upgrade)."""
+        with self.engine.connect() as connection:
+            return current_version(connection)
+
+    def close(self) -> None:
+        """Release the connection pool."""
+        self.engine.dispose()
+
+    def create(self, dispatch: Dispatch) -> Dispatch:
+        key = dispatch.message.key
+        try:
+            with self.engine.begin() as connection:
+                if key is not None:
+                    existing = self._by_key(connection, dispatch.contact_id, key)
+                    if existing is not None:
+                        return existing
+                connection.execute(insert(dispatches), self._row(dispatch, created=True))
+                self._index(connection, dispatch)
+        except IntegrityError:
+            # Another process stored the same key first; theirs is the dispatch.
+            with self.engine.connect() as connection:
+                found = self._by_key(connection, dispatch.contact_id, key or "")
+            if found is None:
+                raise
+            return found
+        return dispatch.model_copy(deep=True)
+
+    def save(self, dispatch: Dispatch) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(
+                update(dispatches)
+                .where(dispatches.c.id == dispatch.id)
+                .values(**self._row(dispatch), revision=dispatches.c.revision + 1)
+            )
+            self._index(connection, dispatch)
+
+    def get(self, dispatch_id: str) -> Dispatch | None:
+        with self.engine.connect() as connection:
+            return self._one(connection, dispatches.c.id == dispatch_id)
+
+    def find_by_provider_id(self, provider_id: str) -> Dispatch | None:
+        with self.engine.connect() as connection:
+            dispatch_id = connection.execute(
+                select(provider_ids.c.dispatch_id).where(provider_ids.c.provider_id == provider_id)
+            ).scalar()
+            return (
+                None
+                if dispatch_id is None
+                else self._one(connection, dispatches.c.id == dispatch_id)
+            )
+
+    def find_by_address(self, channel: str, address: str) -> Dispatch | None:
+        with self.engine.connect() as connection:
+            dispatch_id = connection.execute(
+                select(points_tried.c.dispatch_id)
+                .where(points_tried.c.channel == channel, points_tried.c.address == address)
+                .order_by(points_tried.c.created_at.desc())
+                .limit(1)
+            ).scalar()
+            return (
+                None
+                if dispatch_id is None
+                else self._one(connection, dispatches.c.id == dispatch_id)
+            )
+
+    def due(self, now: datetime, limit: int | None = None) -> list[Dispatch]:
+        with self.engine.connect() as connection:
+            rows = connection.execute(self._due_query(now, limit)).scalars().all()
+        return [Dispatch.model_validate_json(body) for body in rows]
+
+    def claim_due(
+        self, now: datetime, *, lease: timedelta, owner: str, limit: int | None = None
+    ) -> list[Dispatch]:
+        """Due dispatches not leased by anyone, now leased to ``owner`` until ``now + lease``."""
+        query = self._due_query(now, limit).with_for_update(skip_locked=True)
+        with self.engine.begin() as connection:
+            bodies = connection.execute(query).scalars().all()
+            claimed = [Dispatch.model_validate_json(body) for body in bodies]
+            if claimed:
+                connection.execute(
+                    update(dispatches)
+                    .where(dispatches.c.id.in_([dispatch.id for dispatch in claimed]))
+                    .values(lease_owner=owner, lease_until=now + lease)
+                )
+        return claimed
+
+    def release(self, dispatch_id: str, owner: str) -> None:
+        """Give up ``owner``'s lease on a dispatch; another owner's lease is left alone."""
+        with self.engine.begin() as connection:
+            connection.execute(
+                update(dispatches)
+                .where(dispatches.c.id == dispatch_id, dispatches.c.lease_owner == owner)
+                .values(lease_owner=None, lease_until=None)
+            )
+
+    def dispatches(self, status: Status | None = None) -> Iterator[Dispatch]:
+        query = select(dispatches.c.body).order_by(dispatches.c.created_at, dispatches.c.id)
+        if status is not None:
+            query = query.where(dispatches.c.status == status.value)
+        with self.engine.connect() as connection:
+            for body in connection.execute(query.execution_options(yield_per=500)).scalars():
+                yield Dispatch.model_validate_json(body)
+
+    def add_opt_out(self, channel: str, address: str) -> None:
+        with self.engine.begin() as connection:
+            _insert_ignoring_duplicates(
+                connection,
+                opt_outs,
+                [{"channel": channel, "address": address, "at": datetime.now(UTC)}],
+            )
+
+    def remove_opt_out(self, channel: str, address: str) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(
+                delete(opt_outs).where(opt_outs.c.channel == channel, opt_outs.c.address == address)
+            )
+
+    def opted_out(self, points: Iterable[tuple[str, str]]) -> frozenset[tuple[str, str]]:
+        wanted = list(dict.fromkeys(points))
+        if not wanted:
+            return frozenset()
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(opt_outs.c.channel, opt_outs.c.address).where(
+                    tuple_(opt_outs.c.channel, opt_outs.c.address).in_(wanted)
+                )
+            ).all()
+        return frozenset((row.channel, row.address) for row in rows)
+
+    # Private helpers.
+
+    @staticmethod
+    def _due_query(now: datetime, limit: int | None) -> Any:
+        query = (
+            select(dispatches.c.body)
+            .where(
+                dispatches.c.status.in_(_LIVE),
+                dispatches.c.next_action_at <= now,
+                or_(dispatches.c.lease_until.is_(None), dispatches.c.lease_until < now),
+            )
+            .order_by(dispatches.c.next_action_at, dispatches.c.created_at)
+        )
+        return query if limit is None else query.limit(limit)
+
+    @staticmethod
+    def _row(dispatch: Dispatch, *, created: bool = False) -> dict[str, Any]:
+        row: dict[str, Any] = {
+            "status": dispatch.status.value,
+            "next_action_at": dispatch.next_action_at,
+            "updated_at": dispatch.updated_at,
+            "body": dispatch.model_dump_json(),
+        }
+        if created:
+            row |= {
+                "id": dispatch.id,
+                "contact_id": dispatch.contact_id,
+                "message_key": dispatch.message.key,
+                "created_at": dispatch.created_at,
+                "revision": 0,
+            }
+        return row
+
+    @staticmethod
+    def _index(connection: Connection, dispatch: Dispatch) -> None:
+        ids = {a.provider_id for a in dispatch.attempts if a.provider_id is not None}
+        _insert_ignoring_duplicates(
+            connection,
+            provider_ids,
+            [{"provider_id": pid, "dispatch_id": dispatch.id} for pid in sorted(ids)],
+        )
+        points = {(a.channel, a.address): a.at for a in dispatch.attempts}
+        _insert_ignoring_duplicates(
+            connection,
+            points_tried,
+            [
+                {"channel": ch, "address": ad, "dispatch_id": dispatch.id, "created_at": at}
+                for (ch, ad), at in sorted(points.items())
+            ],
+        )
+
+    @staticmethod
+    def _one(connection: Connection, condition: Any) -> Dispatch | None:
+        body = connection.execute(select(dispatches.c.body).where(condition)).scalar()
+        return None if body is None else Dispatch.model_validate_json(body)
+
+    @staticmethod
+    def _by_key(connection: Connection, contact_id: str, key: str) -> Dispatch | None:
+        return SQLStore._one(
+            connection,
+            and_(dispatches.c.contact_id == contact_id, dispatches.c.message_key == key),
+        )
