@@ -1,0 +1,325 @@
+"""Email over SMTP with the standard library: STARTTLS or implicit TLS, optional login.
+
+This is the email channel for anyone without an email API account: any
+submission server (your own, your mail host's, a provider's SMTP relay) works.
+Failures are translated once, in `_translate`, from the table `_REPLIES`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import re
+import smtplib
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid, parseaddr
+from ssl import SSLContext, SSLError, create_default_context
+from typing import Self
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from multichannel._redact import mask_address
+from multichannel.adapters._env import load_settings
+from multichannel.adapters.base import BaseAdapter, Receipt, SendContext
+from multichannel.contacts import ContactPoint
+from multichannel.errors import (
+    ConfigurationError,
+    DeliveryError,
+    PermanentError,
+    ProviderError,
+    TransientError,
+)
+from multichannel.messages import Content
+
+__all__ = ["SMTPEmail"]
+
+logger = logging.getLogger("multichannel.adapters.smtp")
+
+DISPATCH_HEADER = "X-Multichannel-Dispatch"
+_SUBJECT_LENGTH = 78
+_EMAIL = re.compile(r"[^\s<>@\"']+@[^\s<>@\"']+")
+_ENHANCED = re.compile(r"\b([245]\.\d{1,3}\.\d{1,3})\b")
+
+# One row per failure the server or the network can produce. The key is the
+# exception class and the reply's first digit (None: any reply, or no reply at
+# all); `_translate` walks the exception's class hierarchy, most specific first.
+_REPLIES: dict[tuple[type[BaseException], int | None], tuple[type[DeliveryError], str]] = {
+    (smtplib.SMTPRecipientsRefused, 4): (TransientError, "the server deferred the recipient"),
+    (smtplib.SMTPRecipientsRefused, 5): (PermanentError, "the server refused the recipient"),
+    # A refused sender blames our account or relay settings, not the person.
+    (smtplib.SMTPSenderRefused, 4): (TransientError, "the server deferred the sender"),
+    (smtplib.SMTPSenderRefused, 5): (ProviderError, "the server refused the sender"),
+    (smtplib.SMTPAuthenticationError, 4): (TransientError, "login failed for now"),
+    (smtplib.SMTPAuthenticationError, 5): (ProviderError, "the server refused the login"),
+    (smtplib.SMTPConnectError, 4): (TransientError, "the server is not taking mail now"),
+    (smtplib.SMTPConnectError, 5): (ProviderError, "the server refused the connection"),
+    (smtplib.SMTPHeloError, 4): (TransientError, "the server deferred the greeting"),
+    (smtplib.SMTPHeloError, 5): (ProviderError, "the server refused the greeting"),
+    (smtplib.SMTPResponseException, 4): (TransientError, "the server deferred the message"),
+    (smtplib.SMTPResponseException, 5): (PermanentError, "the server refused the message"),
+    (smtplib.SMTPNotSupportedError, None): (ProviderError, "the server lacks a needed feature"),
+    (smtplib.SMTPServerDisconnected, None): (TransientError, "the server hung up"),
+    (smtplib.SMTPException, None): (ProviderError, "the SMTP exchange failed"),
+    (SSLError, None): (ProviderError, "TLS with the server failed"),
+    (OSError, None): (TransientError, "the server could not be reached"),
+}
+_UNEXPECTED: tuple[type[DeliveryError], str] = (ProviderError, "the server answered unexpectedly")
+
+
+def subject_line(content: Content) -> str:
+    """The subject to send: the content's own, else the body's first line, shortened.
+
+    Line breaks become spaces, so no subject can inject a header.
+    """
+    if content.subject and content.subject.strip():
+        return " ".join(content.subject.split())
+    for line in content.body.splitlines():
+        words = " ".join(line.split())
+        if words:
+            if len(words) <= _SUBJECT_LENGTH:
+                return words
+            cut = words[: _SUBJECT_LENGTH - 1].rsplit(" ", 1)[0]
+            return cut.rstrip(" ,;:.") + "…"
+    return "(no subject)"
+
+
+def mailbox(setting: str, value: str, adapter: str) -> str:
+    """``value``'s bare address (``Name <a@b.c>`` gives ``a@b.c``); ConfigurationError if none."""
+    address = parseaddr(value)[1]
+    local, _, domain = address.rpartition("@")
+    if not local or "." not in domain or any(char in value for char in "\r\n"):
+        raise ConfigurationError(f"{adapter}: {setting} {value!r} is not an email address")
+    return address
+
+
+def loopback(host: str) -> bool:
+    """True when ``host`` names this machine, where plain text never crosses a network."""
+    name = host.strip().strip("[]").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+class _Settings(BaseSettings):
+    """SMTPEmail's settings from SMTP_* environment variables."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    smtp_host: str
+    smtp_from: str
+    smtp_port: int | None = None
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool | None = None
+    smtp_ssl: bool = False
+    smtp_timeout: float = 30.0
+    smtp_reply_to: str | None = None
+
+
+class SMTPEmail(BaseAdapter):
+    """Email through an SMTP server, one connection per message.
+
+    ``starttls`` upgrades a plain connection (port 587); ``ssl`` speaks TLS from
+    the first byte (port 465); ``tls_context`` verifies the server (default: the
+    system's CAs). Logs in when ``username`` is given. The receipt's
+    ``provider_id`` is the Message-ID header, angle brackets included.
+    Raises ConfigurationError for contradictory or missing settings; `send`
+    raises TransientError, PermanentError or ProviderError.
+    """
+
+    name = "smtp"
+    channel = "email"
+
+    def __init__(
+        self,
+        *,
+        host: str,
+        from_email: str,
+        port: int = 587,
+        username: str | None = None,
+        password: str | SecretStr | None = None,
+        starttls: bool = True,
+        ssl: bool = False,
+        timeout: float = 30,
+        reply_to: str | None = None,
+        tls_context: SSLContext | None = None,
+    ) -> None:
+        if not host.strip():
+            raise ConfigurationError("smtp: host is empty")
+        if not 0 < port < 65536:
+            raise ConfigurationError(f"smtp: port {port} is not a TCP port")
+        if timeout <= 0:
+            raise ConfigurationError("smtp: timeout must be longer than zero seconds")
+        if starttls and ssl:
+            raise ConfigurationError(
+                "smtp: starttls and ssl are both on; use ssl=True with starttls=False for "
+                "implicit TLS (port 465), or starttls=True alone (port 587)"
+            )
+        if (username is None) != (password is None):
+            raise ConfigurationError("smtp: username and password go together; give both or none")
+        if username is not None and not (starttls or ssl) and not loopback(host):
+            raise ConfigurationError(
+                f"smtp: the password would cross the network to {host} unencrypted; "
+                "turn on starttls or ssl"
+            )
+        self._host = host.strip()
+        self._port = port
+        self._from_email = from_email
+        self._envelope_from = mailbox("from_email", from_email, "smtp")
+        self._reply_to = reply_to
+        if reply_to is not None:
+            mailbox("reply_to", reply_to, "smtp")
+        self._username = username
+        self._password = (
+            password
+            if password is None or isinstance(password, SecretStr)
+            else (SecretStr(password))
+        )
+        self._starttls = starttls
+        self._ssl = ssl
+        self._timeout = float(timeout)
+        self._tls_context = tls_context or create_default_context()
+
+    @classmethod
+    def from_env(cls) -> Self:
+        """Build from SMTP_HOST, SMTP_FROM and the optional SMTP_* settings.
+
+        SMTP_SSL=true alone means implicit TLS on port 465 (STARTTLS off unless
+        SMTP_STARTTLS says otherwise). Raises ConfigurationError naming each
+        missing or invalid variable.
+        """
+        settings = load_settings(_Settings, "smtp")
+        starttls = settings.smtp_starttls
+        if starttls is None:
+            starttls = not settings.smtp_ssl
+        port = settings.smtp_port or (465 if settings.smtp_ssl else 587)
+        password = settings.smtp_password
+        return cls(
+            host=settings.smtp_host,
+            from_email=settings.smtp_from,
+            port=port,
+            username=settings.smtp_username or None,
+            password=password if password and password.get_secret_value() else None,
+            starttls=starttls,
+            ssl=settings.smtp_ssl,
+            timeout=settings.smtp_timeout,
+            reply_to=settings.smtp_reply_to or None,
+        )
+
+    def __repr__(self) -> str:
+        security = "ssl" if self._ssl else "starttls" if self._starttls else "plain"
+        return (
+            f"SMTPEmail(host={self._host!r}, port={self._port}, {security}, "
+            f"from_email={self._from_email!r}, username={self._username!r})"
+        )
+
+    def send(self, point: ContactPoint, content: Content, ctx: SendContext) -> Receipt:
+        """Hand the message to the server once; the receipt carries its Message-ID.
+
+        Raises TransientError (4xx replies, timeouts, dropped connections),
+        PermanentError (a refused recipient or message) or ProviderError
+        (refused login or sender, failed TLS).
+        """
+        message = self._compose(point, content, ctx)
+        masked = mask_address(point.address)
+        logger.debug("sending email to %s through %s:%d", masked, self._host, self._port)
+        try:
+            self._deliver(message, point.address)
+        except (smtplib.SMTPException, OSError) as err:
+            error = _translate(err)
+            logger.info("email to %s not sent: %s", masked, error)
+            raise error from err
+        message_id = str(message["Message-ID"])
+        logger.info("email to %s accepted by %s as %s", masked, self._host, message_id)
+        return Receipt(provider_id=message_id)
+
+    def _compose(self, point: ContactPoint, content: Content, ctx: SendContext) -> EmailMessage:
+        message = EmailMessage()
+        message["From"] = self._from_email
+        message["To"] = point.address
+        message["Subject"] = subject_line(content)
+        message["Date"] = formatdate(usegmt=True)
+        message["Message-ID"] = make_msgid(domain=self._envelope_from.rpartition("@")[2])
+        message[DISPATCH_HEADER] = ctx.dispatch_id
+        if self._reply_to is not None:
+            message["Reply-To"] = self._reply_to
+        message.set_content(content.body)
+        if content.html:
+            message.add_alternative(content.html, subtype="html")
+        for attachment in content.attachments:
+            maintype, _, subtype = attachment.content_type.partition("/")
+            if not maintype or not subtype:
+                maintype, subtype = "application", "octet-stream"
+            message.add_attachment(
+                attachment.data, maintype=maintype, subtype=subtype, filename=attachment.filename
+            )
+        return message
+
+    def _deliver(self, message: EmailMessage, recipient: str) -> None:
+        connection = self._connect()
+        try:
+            if self._username is not None and self._password is not None:
+                connection.login(self._username, self._password.get_secret_value())
+            connection.send_message(message, from_addr=self._envelope_from, to_addrs=[recipient])
+        finally:
+            _close(connection)
+
+    def _connect(self) -> smtplib.SMTP:
+        if self._ssl:
+            return smtplib.SMTP_SSL(
+                self._host, self._port, timeout=self._timeout, context=self._tls_context
+            )
+        connection = smtplib.SMTP(self._host, self._port, timeout=self._timeout)
+        if self._starttls:
+            try:
+                connection.starttls(context=self._tls_context)
+            except BaseException:
+                _close(connection)
+                raise
+        return connection
+
+
+def _close(connection: smtplib.SMTP) -> None:
+    # Once the server has taken the message, a failed QUIT must not turn the
+    # send into a failure: that would send it twice on retry.
+    try:
+        connection.quit()
+    except (smtplib.SMTPException, OSError):
+        connection.close()
+
+
+def _reply(err: BaseException) -> tuple[int | None, str]:
+    """The server's reply code and text carried by ``err``, if it carries one."""
+    raw: bytes | str
+    if isinstance(err, smtplib.SMTPRecipientsRefused) and err.recipients:
+        code, raw = next(iter(err.recipients.values()))
+    elif isinstance(err, smtplib.SMTPResponseException):
+        code, raw = err.smtp_code, err.smtp_error
+    else:
+        return None, str(err)
+    text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else str(raw)
+    return (code if isinstance(code, int) and code > 0 else None), text
+
+
+def _translate(err: BaseException) -> DeliveryError:
+    """The library error for an SMTP or network failure, from `_REPLIES`."""
+    code, text = _reply(err)
+    digit = code // 100 if code is not None else None
+    rows = (
+        _REPLIES.get((klass, digit)) or _REPLIES.get((klass, None)) for klass in type(err).__mro__
+    )
+    kind, summary = next((row for row in rows if row is not None), _UNEXPECTED)
+    # Server texts often quote the recipient; logs and notes get it masked.
+    detail = _EMAIL.sub(lambda match: mask_address(match.group(0)), " ".join(text.split()))
+    reply = f"{code} {detail}" if code is not None else detail or type(err).__name__
+    enhanced = _ENHANCED.search(detail)
+    return kind(
+        f"{summary}: {reply}",
+        provider="smtp",
+        code=enhanced.group(1) if enhanced else None,
+        status=code,
+    )
