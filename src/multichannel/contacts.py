@@ -30,6 +30,7 @@ __all__ = [
     "ContactPoint",
     "PreferenceEntry",
     "Preferences",
+    "address_key",
     "normalise_phone",
 ]
 
@@ -64,6 +65,11 @@ def _label_name(value: Any) -> Any:
 
 ChannelName = Annotated[str, BeforeValidator(_channel_name)]
 Label = Annotated[str | None, BeforeValidator(_label_name)]
+
+
+def address_key(channel: str, address: str) -> str:
+    """The form of ``address`` to compare by: email addresses ignore case, others are exact."""
+    return address.casefold() if channel in EMAIL_CHANNELS else address
 
 
 def normalise_phone(number: str, region: str | None) -> str:

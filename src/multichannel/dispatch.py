@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from multichannel.contacts import Contact, ContactPoint
+from multichannel.contacts import Contact, ContactPoint, address_key
 from multichannel.messages import Message
 
 __all__ = [
@@ -166,8 +166,9 @@ class Dispatch(BaseModel):
 
     def attempt_for_address(self, channel: str, address: str) -> Attempt | None:
         """The latest attempt on ``address`` over ``channel``."""
+        wanted = address_key(channel, address)
         for attempt in reversed(self.attempts):
-            if attempt.channel == channel and attempt.address == address:
+            if attempt.channel == channel and address_key(channel, attempt.address) == wanted:
                 return attempt
         return None
 
