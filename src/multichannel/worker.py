@@ -15,7 +15,8 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 from multichannel.dispatch import Dispatch
@@ -77,8 +78,38 @@ class Worker:
 
         return claimed, lease_left
 
-    def _release(self, dispatch: Dispatch) -> None:
-        self.dispatcher.store.release(dispatch.id, self.name)
+    @contextmanager
+    def _held(self, claimed: list[Dispatch]) -> Iterator[Callable[[Dispatch], None]]:
+        """Hand out a release for each step; release whatever is left if a step raises."""
+        held = {dispatch.id for dispatch in claimed}
+
+        def release(dispatch: Dispatch) -> None:
+            held.discard(dispatch.id)
+            self.dispatcher.store.release(dispatch.id, self.name)
+
+        try:
+            yield release
+        finally:
+            for dispatch_id in sorted(held):
+                self.dispatcher.store.release(dispatch_id, self.name)
+
+    def _still_due(self, claimed: Dispatch, lease_left: Callable[[], bool]) -> Dispatch | None:
+        """The stored dispatch if it is ours and still due, read again just before acting."""
+        # A step whose lease ran out may already belong to another worker.
+        if not lease_left():
+            return None
+        # The claim is a snapshot; an event (an answer, an opt-out) or a cancel
+        # may have settled the dispatch while earlier steps of the batch ran.
+        dispatch = self.dispatcher.store.get(claimed.id)
+        now = self.dispatcher.clock.now()
+        if (
+            dispatch is None
+            or dispatch.status.is_final
+            or dispatch.next_action_at is None
+            or dispatch.next_action_at > now
+        ):
+            return None
+        return dispatch
 
     def run_once(self) -> int:
         """Claim and perform the steps due now; return how many were performed.
@@ -87,27 +118,26 @@ class Worker:
         """
         claimed, lease_left = self._claim()
         performed = 0
-        for dispatch in claimed:
-            try:
-                # A step whose lease ran out may already belong to another worker.
-                if lease_left():
+        with self._held(claimed) as release:
+            for step in claimed:
+                dispatch = self._still_due(step, lease_left)
+                if dispatch is not None:
                     self.dispatcher.advance(dispatch)
                     performed += 1
-            finally:
-                self._release(dispatch)
+                release(step)
         return performed
 
     async def arun_once(self) -> int:
         """The async twin of `run_once`."""
         claimed, lease_left = self._claim()
         performed = 0
-        for dispatch in claimed:
-            try:
-                if lease_left():
+        with self._held(claimed) as release:
+            for step in claimed:
+                dispatch = self._still_due(step, lease_left)
+                if dispatch is not None:
                     await self.dispatcher.aadvance(dispatch)
                     performed += 1
-            finally:
-                self._release(dispatch)
+                release(step)
         return performed
 
     def run(self, *, stop: threading.Event | None = None, until_idle: bool = False) -> int:

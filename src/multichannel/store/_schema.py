@@ -3,7 +3,8 @@
 Each migration is a function that takes a connection inside a transaction and
 moves the schema up by one version. `upgrade` applies those not yet applied and
 records each in ``multichannel_schema``; it is safe to run twice and from two
-processes at once (the version row is written in the same transaction).
+processes at once: the version row is written in the same transaction, which
+holds SQLite's write lock or, on PostgreSQL, an advisory lock taken first.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from sqlalchemy import (
     insert,
     inspect,
     select,
+    text,
 )
 
 __all__ = ["MIGRATIONS", "current_version", "metadata", "tables", "upgrade"]
@@ -86,13 +88,23 @@ provider_ids = Table(
     Column("dispatch_id", String(64), nullable=False),
 )
 
+# ``seq`` records the order in which dispatches first tried a point, so that
+# "the latest dispatch on this address" has one answer even when two tried it
+# at the same instant; ``tried_at`` is the latest try on the point.
 points_tried = Table(
     "multichannel_points_tried",
     metadata,
-    Column("channel", String(64), primary_key=True),
-    Column("address", String(320), primary_key=True),
-    Column("dispatch_id", String(64), primary_key=True),
-    Column("created_at", UTCDateTime, nullable=False),
+    Column(
+        "seq",
+        Integer().with_variant(BigInteger(), "postgresql"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    Column("channel", String(64), nullable=False),
+    Column("address", String(320), nullable=False),
+    Column("dispatch_id", String(64), nullable=False),
+    Column("tried_at", UTCDateTime, nullable=False),
+    UniqueConstraint("channel", "address", "dispatch_id", name="uq_multichannel_point_dispatch"),
 )
 Index("ix_multichannel_points", points_tried.c.channel, points_tried.c.address)
 
@@ -128,8 +140,16 @@ def current_version(connection: Connection) -> int:
     return max(found, default=0)
 
 
+# Any constant will do; it only has to be the same in every process.
+_UPGRADE_LOCK = 0x6D756C7469636831
+
+
 def upgrade(connection: Connection, now: datetime) -> list[int]:
     """Apply every migration not yet applied; return the versions applied."""
+    if connection.dialect.name == "postgresql":
+        # Without it, two processes creating the tables at once collide in the
+        # catalog; the lock is held until this transaction ends.
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _UPGRADE_LOCK})
     schema_versions.create(connection, checkfirst=True)
     applied = []
     for version, migration in enumerate(MIGRATIONS, start=1):

@@ -35,7 +35,11 @@ class Store(Protocol):
         ...
 
     def find_by_address(self, channel: str, address: str) -> Dispatch | None:
-        """The latest dispatch with an attempt on ``address`` over ``channel``, or None."""
+        """The dispatch that tried ``address`` over ``channel`` last, or None.
+
+        Last means the latest try there; of dispatches that tried it at the same
+        instant, the one that first tried it later.
+        """
         ...
 
     def due(self, now: datetime, limit: int | None = None) -> list[Dispatch]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
@@ -22,6 +23,9 @@ class MemoryStore:
         self._dispatches: dict[str, Dispatch] = {}
         self._keys: dict[tuple[str, str], str] = {}
         self._provider_ids: dict[str, str] = {}
+        # (channel, address) -> dispatch id -> (latest try there, order of first try)
+        self._points: dict[tuple[str, str], dict[str, tuple[datetime, int]]] = {}
+        self._order = itertools.count()
         self._opt_outs: set[tuple[str, str]] = set()
         self._leases: dict[str, tuple[str, datetime]] = {}
         self._lock = threading.Lock()
@@ -46,6 +50,12 @@ class MemoryStore:
         for attempt in dispatch.attempts:
             if attempt.provider_id is not None:
                 self._provider_ids[attempt.provider_id] = dispatch.id
+            tried = self._points.setdefault((attempt.channel, attempt.address), {})
+            before = tried.get(dispatch.id)
+            if before is None:
+                tried[dispatch.id] = (attempt.at, next(self._order))
+            elif attempt.at > before[0]:
+                tried[dispatch.id] = (attempt.at, before[1])
 
     def get(self, dispatch_id: str) -> Dispatch | None:
         with self._lock:
@@ -58,13 +68,13 @@ class MemoryStore:
         return None if dispatch_id is None else self.get(dispatch_id)
 
     def find_by_address(self, channel: str, address: str) -> Dispatch | None:
+        """The dispatch that tried the point last; of two at one instant, the later to start."""
         with self._lock:
-            # Insertion order is creation order; sorting by created_at would keep
-            # the oldest first among dispatches created at the same instant.
-            for dispatch in reversed(self._dispatches.values()):
-                if any(a.channel == channel and a.address == address for a in dispatch.attempts):
-                    return dispatch.model_copy(deep=True)
-        return None
+            tried = self._points.get((channel, address))
+            if not tried:
+                return None
+            latest = max(tried, key=tried.__getitem__)
+            return self._dispatches[latest].model_copy(deep=True)
 
     def due(self, now: datetime, limit: int | None = None) -> list[Dispatch]:
         with self._lock:

@@ -5,11 +5,15 @@ Each dispatch is one row holding its JSON, with the columns the queries need
 points tried and opt-outs. Due steps are claimed under a lease: on PostgreSQL
 with ``SELECT ... FOR UPDATE SKIP LOCKED``, on SQLite inside a write
 transaction (``BEGIN IMMEDIATE``), so two workers never claim the same step.
+Reads on SQLite use a deferred transaction, which in WAL mode never waits for a
+writer, so a caller may save while iterating `SQLStore.dispatches`.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -45,34 +49,46 @@ from multichannel.store._schema import (
 __all__ = ["SQLStore"]
 
 _LIVE = (Status.SCHEDULED.value, Status.AWAITING_RESPONSE.value)
+_READ = "multichannel_read"
+
+
+def _in_memory(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite" and engine.url.database in (None, "", ":memory:")
+
+
+def _sqlite_on_connect(connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy, not the driver, open transactions, so that the "begin"
+    # hook below decides how each one starts.
+    connection.isolation_level = None
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")  # an in-memory database keeps "memory"
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _sqlite_on_begin(connection: Connection) -> None:
+    # A write takes the lock at once, so a claim's SELECT and UPDATE cannot
+    # interleave with another process's; a read takes none.
+    read = connection.get_execution_options().get(_READ, False)
+    connection.exec_driver_sql("BEGIN" if read else "BEGIN IMMEDIATE")
+
+
+def _prepare_sqlite(engine: Engine) -> None:
+    if not event.contains(engine, "connect", _sqlite_on_connect):
+        event.listen(engine, "connect", _sqlite_on_connect)
+    if not event.contains(engine, "begin", _sqlite_on_begin):
+        event.listen(engine, "begin", _sqlite_on_begin)
 
 
 def _engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         memory = url in ("sqlite://", "sqlite:///:memory:")
-        engine = create_engine(
+        return create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30},
             poolclass=StaticPool if memory else None,
         )
-
-        @event.listens_for(engine, "connect")
-        def _on_connect(connection: Any, _record: Any) -> None:
-            # Let SQLAlchemy, not the driver, open transactions, so that "begin"
-            # below can take the write lock at once.
-            connection.isolation_level = None
-            cursor = connection.cursor()
-            if not memory:
-                cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA busy_timeout=30000")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.close()
-
-        @event.listens_for(engine, "begin")
-        def _on_begin(connection: Connection) -> None:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-        return engine
     return create_engine(url, pool_pre_ping=True)
 
 
@@ -95,13 +111,34 @@ def _insert_ignoring_duplicates(
                 continue
 
 
+def _upsert_points(connection: Connection, rows: list[dict[str, Any]]) -> None:
+    """Index the points a dispatch tried, moving ``tried_at`` forward for a point tried again."""
+    if not rows:
+        return
+    dialect = connection.dialect.name
+    if dialect not in ("postgresql", "sqlite"):  # pragma: no cover - other backends
+        _insert_ignoring_duplicates(connection, points_tried, rows)
+        return
+    statement = (postgresql if dialect == "postgresql" else sqlite).insert(points_tried)
+    connection.execute(
+        statement.on_conflict_do_update(
+            index_elements=["channel", "address", "dispatch_id"],
+            set_={"tried_at": statement.excluded.tried_at},
+            where=points_tried.c.tried_at < statement.excluded.tried_at,
+        ),
+        rows,
+    )
+
+
 class SQLStore:
     """Dispatches, indexes, opt-outs and due steps in a SQL database.
 
     ``url`` is a SQLAlchemy URL (``"sqlite:///dispatch.db"``,
-    ``"postgresql+psycopg://user@host/db"``) or an Engine. With ``migrate`` the
-    schema is brought up to date on first use. Raises ConfigurationError for a
-    database the library cannot use.
+    ``"postgresql+psycopg://user@host/db"``) or an Engine; a SQLite Engine gets
+    the same connection hooks (WAL, write locks) as one built from a URL, so
+    pass it before it has opened connections. With ``migrate`` the schema is
+    brought up to date on first use. Raises ConfigurationError for a database
+    the library cannot use.
     """
 
     def __init__(self, url: str | Engine, *, migrate: bool = True) -> None:
@@ -109,20 +146,38 @@ class SQLStore:
             self.engine = url if isinstance(url, Engine) else _engine(url)
         except Exception as err:
             raise ConfigurationError(f"cannot use the database URL: {err}") from None
+        if self.engine.dialect.name == "sqlite":
+            _prepare_sqlite(self.engine)
+        # An in-memory SQLite database is one connection shared by every
+        # thread, and a connection holds one transaction at a time.
+        self._memory = _in_memory(self.engine)
+        self._lock: AbstractContextManager[Any] = (
+            threading.RLock() if self._memory else nullcontext()
+        )
         if migrate:
             self.upgrade()
 
     def __repr__(self) -> str:
         return f"SQLStore({self.engine.url.render_as_string(hide_password=True)!r})"
 
+    @contextmanager
+    def _writing(self) -> Iterator[Connection]:
+        with self._lock, self.engine.begin() as connection:
+            yield connection
+
+    @contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        with self._lock, self.engine.connect() as connection:
+            yield connection.execution_options(**{_READ: True})
+
     def upgrade(self) -> list[int]:
         """Apply the schema migrations not yet applied; return their versions."""
-        with self.engine.begin() as connection:
+        with self._writing() as connection:
             return upgrade(connection, datetime.now(UTC))
 
     def version(self) -> int:
         """The schema version of the database (0 before the first upgrade)."""
-        with self.engine.connect() as connection:
+        with self._reading() as connection:
             return current_version(connection)
 
     def close(self) -> None:
@@ -132,7 +187,7 @@ class SQLStore:
     def create(self, dispatch: Dispatch) -> Dispatch:
         key = dispatch.message.key
         try:
-            with self.engine.begin() as connection:
+            with self._writing() as connection:
                 if key is not None:
                     existing = self._by_key(connection, dispatch.contact_id, key)
                     if existing is not None:
@@ -141,7 +196,7 @@ class SQLStore:
                 self._index(connection, dispatch)
         except IntegrityError:
             # Another process stored the same key first; theirs is the dispatch.
-            with self.engine.connect() as connection:
+            with self._reading() as connection:
                 found = self._by_key(connection, dispatch.contact_id, key or "")
             if found is None:
                 raise
@@ -149,7 +204,7 @@ class SQLStore:
         return dispatch.model_copy(deep=True)
 
     def save(self, dispatch: Dispatch) -> None:
-        with self.engine.begin() as connection:
+        with self._writing() as connection:
             connection.execute(
                 update(dispatches)
                 .where(dispatches.c.id == dispatch.id)
@@ -158,11 +213,11 @@ class SQLStore:
             self._index(connection, dispatch)
 
     def get(self, dispatch_id: str) -> Dispatch | None:
-        with self.engine.connect() as connection:
+        with self._reading() as connection:
             return self._one(connection, dispatches.c.id == dispatch_id)
 
     def find_by_provider_id(self, provider_id: str) -> Dispatch | None:
-        with self.engine.connect() as connection:
+        with self._reading() as connection:
             dispatch_id = connection.execute(
                 select(provider_ids.c.dispatch_id).where(provider_ids.c.provider_id == provider_id)
             ).scalar()
@@ -173,11 +228,11 @@ class SQLStore:
             )
 
     def find_by_address(self, channel: str, address: str) -> Dispatch | None:
-        with self.engine.connect() as connection:
+        with self._reading() as connection:
             dispatch_id = connection.execute(
                 select(points_tried.c.dispatch_id)
                 .where(points_tried.c.channel == channel, points_tried.c.address == address)
-                .order_by(points_tried.c.created_at.desc())
+                .order_by(points_tried.c.tried_at.desc(), points_tried.c.seq.desc())
                 .limit(1)
             ).scalar()
             return (
@@ -187,7 +242,7 @@ class SQLStore:
             )
 
     def due(self, now: datetime, limit: int | None = None) -> list[Dispatch]:
-        with self.engine.connect() as connection:
+        with self._reading() as connection:
             rows = connection.execute(self._due_query(now, limit)).scalars().all()
         return [Dispatch.model_validate_json(body) for body in rows]
 
@@ -196,7 +251,7 @@ class SQLStore:
     ) -> list[Dispatch]:
         """Due dispatches not leased by anyone, now leased to ``owner`` until ``now + lease``."""
         query = self._due_query(now, limit).with_for_update(skip_locked=True)
-        with self.engine.begin() as connection:
+        with self._writing() as connection:
             bodies = connection.execute(query).scalars().all()
             claimed = [Dispatch.model_validate_json(body) for body in bodies]
             if claimed:
@@ -209,7 +264,7 @@ class SQLStore:
 
     def release(self, dispatch_id: str, owner: str) -> None:
         """Give up ``owner``'s lease on a dispatch; another owner's lease is left alone."""
-        with self.engine.begin() as connection:
+        with self._writing() as connection:
             connection.execute(
                 update(dispatches)
                 .where(dispatches.c.id == dispatch_id, dispatches.c.lease_owner == owner)
@@ -220,12 +275,19 @@ class SQLStore:
         query = select(dispatches.c.body).order_by(dispatches.c.created_at, dispatches.c.id)
         if status is not None:
             query = query.where(dispatches.c.status == status.value)
-        with self.engine.connect() as connection:
+        if self._memory:
+            # The one shared connection cannot stay in a read while the caller
+            # saves; a database in memory is small enough to read at once.
+            with self._reading() as connection:
+                bodies = connection.execute(query).scalars().all()
+            yield from (Dispatch.model_validate_json(body) for body in bodies)
+            return
+        with self._reading() as connection:
             for body in connection.execute(query.execution_options(yield_per=500)).scalars():
                 yield Dispatch.model_validate_json(body)
 
     def add_opt_out(self, channel: str, address: str) -> None:
-        with self.engine.begin() as connection:
+        with self._writing() as connection:
             _insert_ignoring_duplicates(
                 connection,
                 opt_outs,
@@ -233,7 +295,7 @@ class SQLStore:
             )
 
     def remove_opt_out(self, channel: str, address: str) -> None:
-        with self.engine.begin() as connection:
+        with self._writing() as connection:
             connection.execute(
                 delete(opt_outs).where(opt_outs.c.channel == channel, opt_outs.c.address == address)
             )
@@ -242,7 +304,7 @@ class SQLStore:
         wanted = list(dict.fromkeys(points))
         if not wanted:
             return frozenset()
-        with self.engine.connect() as connection:
+        with self._reading() as connection:
             rows = connection.execute(
                 select(opt_outs.c.channel, opt_outs.c.address).where(
                     tuple_(opt_outs.c.channel, opt_outs.c.address).in_(wanted)
@@ -291,13 +353,15 @@ class SQLStore:
             provider_ids,
             [{"provider_id": pid, "dispatch_id": dispatch.id} for pid in sorted(ids)],
         )
-        points = {(a.channel, a.address): a.at for a in dispatch.attempts}
-        _insert_ignoring_duplicates(
+        latest: dict[tuple[str, str], datetime] = {}
+        for attempt in dispatch.attempts:
+            point = (attempt.channel, attempt.address)
+            latest[point] = max(attempt.at, latest.get(point, attempt.at))
+        _upsert_points(
             connection,
-            points_tried,
             [
-                {"channel": ch, "address": ad, "dispatch_id": dispatch.id, "created_at": at}
-                for (ch, ad), at in sorted(points.items())
+                {"channel": ch, "address": ad, "dispatch_id": dispatch.id, "tried_at": at}
+                for (ch, ad), at in sorted(latest.items())
             ],
         )
 
