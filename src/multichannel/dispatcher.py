@@ -13,13 +13,14 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable, Generator, I
 from datetime import timedelta
 from typing import Literal, TypeVar
 
+from multichannel._events import Effect, apply_event, find_attempt, find_dispatch
 from multichannel._redact import mask_address
 from multichannel._retry import Call, CallResult, acall_with_retries, call_with_retries
 from multichannel.adapters.base import Adapter, Registry, SendContext
 from multichannel.batch import BatchResult, run_batch, run_batch_async
 from multichannel.clock import Clock, SystemClock
 from multichannel.contacts import Contact, ContactPoint
-from multichannel.dispatch import Attempt, DeliveryEvent, Dispatch, EventKind, Outcome, Status
+from multichannel.dispatch import Attempt, DeliveryEvent, Dispatch, Outcome, Status
 from multichannel.errors import (
     ConfigurationError,
     IdempotencyConflict,
@@ -365,72 +366,16 @@ class Dispatcher:
         self.store.save(dispatch)
 
     def _record(self, event: DeliveryEvent) -> _Steps[Dispatch]:
-        dispatch = self._find(event)
+        dispatch = find_dispatch(self.store, event)
+        attempt = find_attempt(dispatch, event)
         now = self.clock.now()
-        if event.provider_id is not None:
-            attempt = dispatch.attempt_for_provider_id(event.provider_id)
-        elif event.channel is not None and event.address is not None:
-            attempt = dispatch.attempt_for_address(event.channel, event.address)
-        else:
-            attempt = dispatch.current
-        if attempt is None:
-            raise UnknownDispatch(f"dispatch {dispatch.id} has no attempt matching {event!r}")
-        detail = f": {event.detail}" if event.detail else ""
-        where = f"{attempt.channel} {attempt.address}"
-        noted = len(dispatch.decisions)
-        if event.kind is EventKind.DELIVERED:
-            if attempt.outcome is Outcome.ACCEPTED:
-                attempt.outcome = Outcome.DELIVERED
-                if dispatch.status is Status.ACCEPTED:
-                    dispatch.status = Status.DELIVERED
-                dispatch.note(now, f"delivered on {where}{detail}")
-        elif event.kind is EventKind.RESPONDED:
-            if attempt.outcome is not Outcome.RESPONDED:
-                attempt.outcome = Outcome.RESPONDED
-                dispatch.note(now, f"answered on {where}{detail}")
-                if dispatch.status is not Status.CANCELLED:
-                    self._finish(dispatch, Status.RESPONDED, "the person answered")
-                    return dispatch
-        elif event.kind is EventKind.OPTED_IN:
-            if self.store.opted_out([(attempt.channel, attempt.address)]):
-                self.store.remove_opt_out(attempt.channel, attempt.address)
-                dispatch.note(now, f"the person opted back in on {where}{detail}")
-        elif event.kind is EventKind.OPTED_OUT:
-            self.store.add_opt_out(attempt.channel, attempt.address)
-            if dispatch.status is not Status.CANCELLED:
-                dispatch.note(now, f"the person opted out on {where}{detail}")
-                self._finish(
-                    dispatch, Status.CANCELLED, "opted out: not contacted on any other channel"
-                )
-                return dispatch
-        elif attempt.outcome in (Outcome.ACCEPTED, Outcome.DELIVERED, Outcome.SENDING):
-            attempt.outcome = Outcome.FAILED
-            attempt.error = event.detail or "the provider reported a failure"
-            dispatch.note(now, f"failed after acceptance on {where}{detail}")
-            live = (Status.ACCEPTED, Status.DELIVERED, Status.AWAITING_RESPONSE, Status.SCHEDULED)
-            if attempt is dispatch.current and dispatch.status in live:
-                return (yield from self._advance(dispatch))
-        if len(dispatch.decisions) == noted:
-            # Providers deliver callbacks at least once: a repeat changes nothing.
-            return dispatch
-        dispatch.updated_at = now
-        self.store.save(dispatch)
+        effect = apply_event(dispatch, attempt, event, now=now, store=self.store)
+        if effect is Effect.FALL_BACK:
+            return (yield from self._advance(dispatch))
+        if effect is Effect.CHANGED:
+            dispatch.updated_at = now
+            self.store.save(dispatch)
         return dispatch
-
-    def _find(self, event: DeliveryEvent) -> Dispatch:
-        if event.dispatch_id is not None:
-            return self.get(event.dispatch_id)
-        if event.provider_id is not None:
-            found = self.store.find_by_provider_id(event.provider_id)
-            if found is None:
-                raise UnknownDispatch(f"no dispatch has a message with id {event.provider_id!r}")
-            return found
-        if event.channel is not None and event.address is not None:
-            found = self.store.find_by_address(event.channel, event.address)
-            if found is None:
-                raise UnknownDispatch(f"no dispatch was sent on {event.channel} to that address")
-            return found
-        raise UnknownDispatch("the event names no dispatch_id, provider_id, or channel and address")
 
     def _finish(self, dispatch: Dispatch, status: Status, reason: str) -> None:
         now = self.clock.now()

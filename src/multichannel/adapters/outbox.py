@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import uuid
 from dataclasses import dataclass
 
 from multichannel.adapters.base import ANY_CHANNEL, BaseAdapter, Receipt, SendContext
@@ -46,6 +47,7 @@ class Outbox(BaseAdapter):
         self.sent: list[SentMessage] = []
         self._rejections: dict[str, _Rejection] = {}
         self._ids = itertools.count(1)
+        self._run = uuid.uuid4().hex[:8]
         self._lock = threading.Lock()
 
     def reject(
@@ -86,7 +88,8 @@ class Outbox(BaseAdapter):
                 if isinstance(error, type):
                     error = error(f"outbox told to reject {point.address}", provider=self.name)
                 raise error
-            provider_id = f"outbox-{next(self._ids)}"
+            # The random part keeps ids unique across processes sharing one store.
+            provider_id = f"outbox-{self._run}-{next(self._ids)}"
             self.sent.append(
                 SentMessage(point.channel, point.address, content, provider_id, point, ctx)
             )

@@ -1,0 +1,104 @@
+"""How a provider's report changes a dispatch: matching it, then applying it once.
+
+Providers deliver callbacks at least once, so applying the same event again
+must change nothing; every rule below is written to be a no-op the second time.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+
+from multichannel.dispatch import Attempt, DeliveryEvent, Dispatch, EventKind, Outcome, Status
+from multichannel.errors import UnknownDispatch
+from multichannel.store import Store
+
+__all__ = ["Effect", "apply_event", "find_attempt", "find_dispatch"]
+
+_LIVE = (Status.ACCEPTED, Status.DELIVERED, Status.AWAITING_RESPONSE, Status.SCHEDULED)
+
+
+class Effect(Enum):
+    """What an event did: nothing (a repeat), a change to save, or a failure to fall back from."""
+
+    UNCHANGED = "unchanged"
+    CHANGED = "changed"
+    FALL_BACK = "fall_back"
+
+
+def find_dispatch(store: Store, event: DeliveryEvent) -> Dispatch:
+    """The dispatch an event is about; UnknownDispatch when none matches."""
+    if event.dispatch_id is not None:
+        found = store.get(event.dispatch_id)
+        if found is None:
+            raise UnknownDispatch(f"no dispatch has the id {event.dispatch_id!r}")
+        return found
+    if event.provider_id is not None:
+        found = store.find_by_provider_id(event.provider_id)
+        if found is None:
+            raise UnknownDispatch(f"no dispatch has a message with id {event.provider_id!r}")
+        return found
+    if event.channel is not None and event.address is not None:
+        found = store.find_by_address(event.channel, event.address)
+        if found is None:
+            raise UnknownDispatch(f"no dispatch was sent on {event.channel} to that address")
+        return found
+    raise UnknownDispatch("the event names no dispatch_id, provider_id, or channel and address")
+
+
+def find_attempt(dispatch: Dispatch, event: DeliveryEvent) -> Attempt:
+    """The attempt an event is about; UnknownDispatch when the dispatch has none matching."""
+    if event.provider_id is not None:
+        attempt = dispatch.attempt_for_provider_id(event.provider_id)
+    elif event.channel is not None and event.address is not None:
+        attempt = dispatch.attempt_for_address(event.channel, event.address)
+    else:
+        attempt = dispatch.current
+    if attempt is None:
+        raise UnknownDispatch(f"dispatch {dispatch.id} has no attempt matching {event!r}")
+    return attempt
+
+
+def _finish(dispatch: Dispatch, now: datetime, status: Status, reason: str) -> None:
+    dispatch.status = status
+    dispatch.next_action_at = None
+    dispatch.note(now, reason)
+
+
+def apply_event(
+    dispatch: Dispatch, attempt: Attempt, event: DeliveryEvent, *, now: datetime, store: Store
+) -> Effect:
+    """Apply ``event`` to ``attempt`` of ``dispatch`` (and opt-outs to ``store``)."""
+    detail = f": {event.detail}" if event.detail else ""
+    where = f"{attempt.channel} {attempt.address}"
+    noted = len(dispatch.decisions)
+    if event.kind is EventKind.DELIVERED:
+        if attempt.outcome is Outcome.ACCEPTED:
+            attempt.outcome = Outcome.DELIVERED
+            if dispatch.status is Status.ACCEPTED:
+                dispatch.status = Status.DELIVERED
+            dispatch.note(now, f"delivered on {where}{detail}")
+    elif event.kind is EventKind.RESPONDED:
+        if attempt.outcome is not Outcome.RESPONDED:
+            attempt.outcome = Outcome.RESPONDED
+            dispatch.note(now, f"answered on {where}{detail}")
+            if dispatch.status is not Status.CANCELLED:
+                _finish(dispatch, now, Status.RESPONDED, "the person answered")
+    elif event.kind is EventKind.OPTED_IN:
+        if store.opted_out([(attempt.channel, attempt.address)]):
+            store.remove_opt_out(attempt.channel, attempt.address)
+            dispatch.note(now, f"the person opted back in on {where}{detail}")
+    elif event.kind is EventKind.OPTED_OUT:
+        store.add_opt_out(attempt.channel, attempt.address)
+        if dispatch.status is not Status.CANCELLED:
+            dispatch.note(now, f"the person opted out on {where}{detail}")
+            _finish(
+                dispatch, now, Status.CANCELLED, "opted out: not contacted on any other channel"
+            )
+    elif attempt.outcome in (Outcome.ACCEPTED, Outcome.DELIVERED, Outcome.SENDING):
+        attempt.outcome = Outcome.FAILED
+        attempt.error = event.detail or "the provider reported a failure"
+        dispatch.note(now, f"failed after acceptance on {where}{detail}")
+        if attempt is dispatch.current and dispatch.status in _LIVE:
+            return Effect.FALL_BACK
+    return Effect.UNCHANGED if len(dispatch.decisions) == noted else Effect.CHANGED
