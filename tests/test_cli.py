@@ -59,6 +59,7 @@ def invoke(*args: str | Path) -> Result:
         "FORCE_COLOR": None,
         "TTY_COMPATIBLE": None,
         "TTY_INTERACTIVE": None,
+        "MULTICHANNEL_STORE": None,
     }
     return CliRunner().invoke(app, [str(arg) for arg in args], env=env)
 

@@ -75,6 +75,7 @@ def test_silence_escalates_at_the_next_open_instant(run: DemoRun) -> None:
 def test_an_opted_out_point_is_skipped_and_avoided_days_are_kept(run: DemoRun) -> None:
     emma = dispatch(run, "emma")
 
+    assert run.outbox is not None
     assert run.outbox.to("+61412345678") == []
     [email] = emma.attempts
     assert email.channel == "email"
@@ -85,6 +86,7 @@ def test_a_reply_ends_the_dispatch_and_a_stop_cancels_it(run: DemoRun) -> None:
     alice, chloe = dispatch(run, "alice"), dispatch(run, "chloe")
 
     assert [attempt.outcome for attempt in alice.attempts] == [Outcome.RESPONDED]
+    assert run.outbox is not None
     assert len(run.outbox.to("+17345550100")) == 1
     assert chloe.decisions[-1].reason == "opted out: not contacted on any other channel"
 
@@ -139,3 +141,7 @@ def test_the_demo_command_prints_the_story_and_exits_0() -> None:
         assert shown in out, shown
     for status in ("responded", "cancelled", "unanswered", "awaiting_response"):
         assert status in out
+    # The default demo stays in memory, on the Outbox, with nothing else to report.
+    for absent in ("Provider traffic", "restart", "Dispatches are kept in"):
+        assert absent not in out
+    assert CliRunner().invoke(app, ["demo"], env={"COLUMNS": "400"}).stdout == out

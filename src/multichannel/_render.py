@@ -16,20 +16,25 @@ from rich.text import Text
 from rich.tree import Tree
 
 from multichannel import Adapter, Contact, Dispatch, FallbackStrategy
+from multichannel._redact import mask_address
+from multichannel._standins import Received
 from multichannel.demo import DemoRun
 
 __all__ = [
     "PlanRow",
     "Published",
+    "add_row",
     "console",
     "contact_zone",
     "local_iso",
     "local_time",
+    "new_table",
     "show_adapters",
     "show_contacts",
     "show_demo",
     "show_plan",
     "show_summary",
+    "status_text",
 ]
 
 _STATUS_STYLE = {
@@ -44,6 +49,7 @@ _STATUS_STYLE = {
     "failed": "red",
     "suppressed": "red",
     "cancelled": "dim",
+    "review": "bold magenta",
     "error": "bold red",
 }
 
@@ -106,19 +112,22 @@ def contact_zone(strategy: FallbackStrategy, contact: Contact) -> str:
     return strategy.zones(contact)[0][0]
 
 
-def _table(title: str, *columns: str, no_wrap: Sequence[str] = ()) -> Table:
-    table = Table(title=Text(title, "bold"), title_justify="left")
+def new_table(title: str, *columns: str, no_wrap: Sequence[str] = ()) -> Table:
+    """A table with a bold title and columns that fold long cells, except those in ``no_wrap``."""
+    made = Table(title=Text(title, "bold"), title_justify="left")
     for name in columns:
-        table.add_column(name, overflow="fold", no_wrap=name in no_wrap)
-    return table
+        made.add_column(name, overflow="fold", no_wrap=name in no_wrap)
+    return made
 
 
-def _add(table: Table, *cells: str | Text) -> None:
+def add_row(table: Table, *cells: str | Text) -> None:
+    """Add a row; plain strings are shown as they are, never read as markup."""
     # User data goes in as Text so that brackets in it are never read as rich markup.
     table.add_row(*(cell if isinstance(cell, Text) else Text(cell) for cell in cells))
 
 
-def _status(status: str) -> Text:
+def status_text(status: str) -> Text:
+    """A status in its colour."""
     return Text(status, style=_STATUS_STYLE.get(status, ""))
 
 
@@ -126,7 +135,7 @@ def show_plan(out: Console, rows: Sequence[PlanRow], at: datetime) -> None:
     """One tree per contact: what happens, when, and every reason."""
     out.print(Text(f"Plan at {at.astimezone(UTC):%Y-%m-%d %H:%M} UTC (nothing is sent)", "bold"))
     for row in rows:
-        label = Text.assemble((row.contact_id, "bold"), "  ", _status(row.status))
+        label = Text.assemble((row.contact_id, "bold"), "  ", status_text(row.status))
         if row.channel is not None:
             label.append(f"  {row.channel} {row.address}")
         if row.at is not None:
@@ -142,7 +151,7 @@ def show_plan(out: Console, rows: Sequence[PlanRow], at: datetime) -> None:
 
 def show_contacts(out: Console, contacts: Sequence[Contact], source: object) -> None:
     """A table of contacts as the library reads them: zone, ranked channels, points, quiet."""
-    table = _table(
+    table = new_table(
         f"{len(contacts)} contacts in {source}", "id", "time zone", "channels", "points", "quiet"
     )
     for contact in contacts:
@@ -151,7 +160,7 @@ def show_contacts(out: Console, contacts: Sequence[Contact], source: object) -> 
         for point in contact.points:
             flags = [flag for flag in ("opted_out", "allow_sensitive") if getattr(point, flag)]
             points.append(point.describe() + (f" [{', '.join(flags)}]" if flags else ""))
-        _add(
+        add_row(
             table,
             contact.id,
             contact.timezone or "-",
@@ -178,38 +187,52 @@ def show_summary(out: Console, dispatches: Iterable[Dispatch], errors: int) -> N
     counts = Counter(dispatch.status.value for dispatch in dispatches)
     if errors:
         counts["error"] = errors
-    table = _table("Sent", "status", "contacts")
+    table = new_table("Sent", "status", "contacts")
     for status, count in sorted(counts.items()):
-        _add(table, _status(status), str(count))
-    _add(table, Text("total", "bold"), Text(str(sum(counts.values())), "bold"))
+        add_row(table, status_text(status), str(count))
+    add_row(table, Text("total", "bold"), Text(str(sum(counts.values())), "bold"))
     out.print(table)
 
 
 def show_adapters(out: Console, published: Sequence[Published]) -> None:
     """A table of published adapters: ready, or what keeps each from being built."""
-    table = _table(
+    table = new_table(
         "Adapters (entry-point group multichannel.adapters)", "name", "target", "channel", "status"
     )
     for item in published:
         if item.adapter is not None:
-            _add(table, item.name, item.target, item.adapter.channel, Text("ready", "green"))
+            add_row(table, item.name, item.target, item.adapter.channel, Text("ready", "green"))
         else:
-            _add(table, item.name, item.target, "-", Text(item.problem or "unusable", "red"))
+            add_row(table, item.name, item.target, "-", Text(item.problem or "unusable", "red"))
     out.print(table)
 
 
 def show_demo(out: Console, run: DemoRun) -> None:
-    """The demo: who is in it, a timeline day by day, and where each dispatch ended."""
+    """The demo: who is in it, a timeline day by day, the traffic, and where each dispatch ended."""
     zones = {contact.id: contact_zone(run.strategy, contact) for contact in run.contacts}
+    how = (
+        "the Outbox"
+        if run.providers == "outbox"
+        else "the real adapters and SDKs, talking to stand-ins of the providers on 127.0.0.1"
+    )
     out.print(
         Text(
             f"One message to {len(run.contacts)} people, from {run.start:%a %d %b %Y %H:%M} UTC "
-            f"for {(run.end - run.start).days} days, on a manual clock through the Outbox "
+            f"for {(run.end - run.start).days} days, on a manual clock through {how} "
             "(nothing leaves this machine).",
             "bold",
         )
     )
-    people = _table(
+    if run.store is not None and run.restart_at is not None:
+        out.print(
+            Text(
+                f"Dispatches are kept in {run.store}; at {run.restart_at:%a %H:%M} UTC this "
+                "process stops and a new process carries on from what the store remembers."
+            )
+        )
+    for note in run.notes:
+        out.print(Text(note))
+    people = new_table(
         "People",
         *("contact", "time zone", "channels", "quiet", "opted out"),
         no_wrap=("contact", "time zone"),
@@ -219,21 +242,28 @@ def show_demo(out: Console, run: DemoRun) -> None:
         zone = contact.timezone or f"by number: {zones[contact.id]}"
         quiet = _quiet(contact)
         opted = [point.ref for point in contact.points if point.opted_out]
-        _add(
+        add_row(
             people, contact.id, zone, " > ".join(prefs.channels), "; ".join(quiet), "; ".join(opted)
         )
     out.print(people)
 
     for day, entries in groupby(run.timeline, key=lambda entry: entry.at.date()):
         fixed = ("UTC", "contact", "their time")
-        table = _table(f"{day:%A %d %B %Y} (UTC)", *fixed, "what happened", no_wrap=fixed)
+        table = new_table(f"{day:%A %d %B %Y} (UTC)", *fixed, "what happened", no_wrap=fixed)
         for entry in entries:
+            if entry.contact_id is None:
+                line = Text(f"━━ {entry.text} ━━", "bold magenta")
+                add_row(table, f"{entry.at:%H:%M}", "-", "-", line)
+                continue
             what = Text(f"» {entry.text}", "bold yellow") if entry.scripted else Text(entry.text)
             their_time = local_time(entry.at, zones[entry.contact_id])
-            _add(table, f"{entry.at:%H:%M}", entry.contact_id, their_time, what)
+            add_row(table, f"{entry.at:%H:%M}", entry.contact_id, their_time, what)
         out.print(table)
 
-    final = _table(
+    if run.traffic:
+        _show_traffic(out, run)
+
+    final = new_table(
         f"At the end ({run.end:%a %d %b %H:%M} UTC)", "contact", "status", "attempts", "next step"
     )
     for dispatch in run.dispatches:
@@ -241,11 +271,67 @@ def show_demo(out: Console, run: DemoRun) -> None:
             f"{attempt.channel} {attempt.outcome.value}" for attempt in dispatch.attempts
         )
         after = dispatch.next_action_at
-        _add(
+        add_row(
             final,
             dispatch.contact_id,
-            _status(dispatch.status.value),
+            status_text(dispatch.status.value),
             tried or "-",
             "-" if after is None else local_time(after, zones[dispatch.contact_id]),
         )
     out.print(final)
+
+
+def _recipient(item: Received) -> str | None:
+    """Who a request a stand-in received was for, in each provider's own field."""
+    body = item.body
+    found: object = None
+    if item.provider == "twilio":
+        found = body.get("To")
+    elif item.provider == "telnyx":
+        found = body.get("to")
+    elif item.provider == "smtp":
+        found = body.get("rcpt_to") or next(iter(body.get("rcpt_tos") or []), None)
+    elif item.provider == "sendgrid":
+        emails = [
+            recipient.get("email")
+            for personalization in body.get("personalizations") or []
+            for recipient in personalization.get("to") or []
+        ]
+        found = emails[0] if emails else None
+    return found if isinstance(found, str) else None
+
+
+def _channel(item: Received) -> str:
+    if item.provider == "twilio":
+        return "voice" if item.path.endswith("/Calls.json") else "sms"
+    return "fax" if item.provider == "telnyx" else "email"
+
+
+def _show_traffic(out: Console, run: DemoRun) -> None:
+    """Each request the stand-ins answered, beside the attempt that made it."""
+    attempts: dict[tuple[str, str], tuple[str, datetime]] = {}
+    for dispatch in run.dispatches:
+        for attempt in dispatch.attempts:
+            key = (attempt.channel, attempt.address.lower())
+            attempts.setdefault(key, (dispatch.contact_id, attempt.at))
+    table = new_table(
+        f"Provider traffic: {len(run.traffic)} requests to the stand-ins on 127.0.0.1",
+        *("UTC", "contact", "provider", "request", "status", "to"),
+        no_wrap=("UTC", "contact", "provider", "status"),
+    )
+    for item in run.traffic:
+        to = _recipient(item)
+        contact_id, at = attempts.get((_channel(item), (to or "").lower()), ("-", None))
+        ok = item.status < 400
+        # An SMTP stand-in's path is the envelope sender; the command says more.
+        request = {"RCPT": "RCPT TO", "DATA": "DATA"}.get(item.method, item.method)
+        add_row(
+            table,
+            "-" if at is None else f"{at:%a %H:%M}",
+            contact_id,
+            item.provider,
+            request if item.provider == "smtp" else f"{item.method} {item.path}",
+            Text(str(item.status), "green" if ok else "red"),
+            "-" if to is None else mask_address(to),
+        )
+    out.print(table)

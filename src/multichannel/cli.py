@@ -1,19 +1,18 @@
-"""The ``multichannel`` command: plan, send, list adapters, and run the demo.
+"""The ``multichannel`` command: plan, send, list adapters, run the demo, and operate a store.
 
-Bad input (a missing or malformed file, a record that fails validation, a bad
-option) is reported as one line on stderr naming the file, record and field,
-with exit status 2; never as a traceback.
+The operations commands (``db``, ``worker``, ``status``, ``review``, ``serve``)
+live in `multichannel._cli_ops` and `multichannel._cli_serve`. Bad input (a
+missing or malformed file, a record that fails validation, a bad option, a
+store that cannot be reached) is reported as one line on stderr naming the
+file, record and field, with exit status 2; never as a traceback.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, NoReturn
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -25,11 +24,25 @@ from multichannel import (
     Dispatcher,
     FallbackStrategy,
     Message,
-    Outbox,
     Registry,
+    Store,
     SystemClock,
     __version__,
 )
+from multichannel._cli_common import (
+    DepthOpt,
+    JsonOpt,
+    OutboxOpt,
+    ZoneOpt,
+    build_registry,
+    build_strategy,
+    open_store,
+    user_errors,
+)
+from multichannel._cli_demo import demo
+from multichannel._cli_ops import db_app, review, status, store_option, worker
+from multichannel._cli_serve import serve
+from multichannel._demo_restart import resume_command
 from multichannel._files import InputError, load_contacts, load_message
 from multichannel._render import (
     PlanRow,
@@ -37,15 +50,11 @@ from multichannel._render import (
     contact_zone,
     show_adapters,
     show_contacts,
-    show_demo,
     show_plan,
     show_summary,
 )
-from multichannel.demo import as_adapter, run_demo
 
 __all__ = ["app", "main"]
-
-USAGE_ERROR = 2
 
 app = typer.Typer(
     name="multichannel",
@@ -65,33 +74,17 @@ ContactsArg = Annotated[
 MessageArg = Annotated[
     Path, typer.Argument(help="Message file: .json or .yaml with Message's fields.")
 ]
-DepthOpt = Annotated[
-    str,
-    typer.Option("--depth", metavar="N|all", help="How many ranked choices to walk, or 'all'."),
-]
-ZoneOpt = Annotated[
-    str,
+SendStoreOpt = Annotated[
+    str | None,
     typer.Option(
-        "--default-timezone",
-        metavar="ZONE",
-        help="IANA zone for contacts with no time zone and no phone number.",
+        "--store",
+        metavar="URL",
+        envvar="MULTICHANNEL_STORE",
+        help="Keep dispatches in this database (sqlite:///PATH or postgresql+psycopg://...) "
+        "so that `multichannel worker` performs their later steps. Default: memory only.",
+        show_default=False,
     ),
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-
-
-def _fail(message: str) -> NoReturn:
-    typer.echo(f"error: {' '.join(message.split())}", err=True)
-    raise typer.Exit(USAGE_ERROR)
-
-
-@contextmanager
-def _user_errors() -> Iterator[None]:
-    """Turn a problem with what the user gave into one line on stderr and exit status 2."""
-    try:
-        yield
-    except InputError as err:
-        _fail(str(err))
 
 
 def _instant(text: str | None) -> datetime:
@@ -109,26 +102,6 @@ def _instant(text: str | None) -> datetime:
             "(a naive time would be a guess)"
         )
     return value
-
-
-def _strategy(depth: str, default_timezone: str) -> FallbackStrategy:
-    if depth.strip().lower() == "all":
-        walk: int | None = None
-    else:
-        try:
-            walk = int(depth)
-        except ValueError:
-            raise InputError(f"--depth {depth!r} is not a number or 'all'") from None
-        if walk < 1:
-            raise InputError(f"--depth must be at least 1, or 'all'; got {walk}")
-    try:
-        ZoneInfo(default_timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise InputError(
-            f"--default-timezone {default_timezone!r} is not an IANA time zone "
-            "such as 'America/Detroit'"
-        ) from None
-    return FallbackStrategy(depth=walk, default_timezone=default_timezone)
 
 
 def plan_rows(
@@ -180,9 +153,9 @@ def plan(
 
     Every channel is assumed to have an adapter; `send` skips those that have none.
     """
-    with _user_errors():
+    with user_errors():
         when = _instant(at)
-        strategy = _strategy(depth, default_timezone)
+        strategy = build_strategy(depth, default_timezone)
         people, content = load_contacts(contacts), load_message(message)
     rows = plan_rows(strategy, people, content, when)
     if as_json:
@@ -228,42 +201,42 @@ def send(
         int,
         typer.Option("--concurrency", metavar="N", help="How many contacts are sent to at once."),
     ] = 32,
-    outbox: Annotated[
-        bool,
-        typer.Option("--outbox", help="Dry run: send through an in-memory outbox; nothing leaves."),
-    ] = False,
+    outbox: OutboxOpt = False,
+    store: SendStoreOpt = None,
     as_json: JsonOpt = False,
     depth: DepthOpt = "2",
     default_timezone: ZoneOpt = "UTC",
 ) -> None:
     """Send the message to every contact with the configured adapters, then summarise.
 
-    Exits 1 when sending to some contact raised an error, 2 for bad input or
-    when no adapter is configured.
+    With --store the dispatches are kept in that database, and `multichannel
+    worker` performs their later steps. Exits 1 when sending to some contact
+    raised an error, 2 for bad input or when no adapter is configured.
     """
-    with _user_errors():
+    with user_errors():
         if concurrency < 1:
             raise InputError(f"--concurrency must be at least 1; got {concurrency}")
-        strategy = _strategy(depth, default_timezone)
+        strategy = build_strategy(depth, default_timezone)
         people, content = load_contacts(contacts), load_message(message)
-    registry = Registry([as_adapter(Outbox())]) if outbox else Registry.from_entry_points()
-    if not len(registry):
-        _fail(
-            "no adapters are configured: set the environment variables of a provider "
-            "(`multichannel adapters` shows what each one is missing), or pass --outbox "
-            "for a dry run"
-        )
-    dispatcher = Dispatcher(adapters=registry, strategy=strategy)
+    registry = build_registry(outbox)
+    kept: Store | None = None
+    if store is not None:
+        with user_errors():
+            kept = open_store(store, create=True, migrate=True)
+    dispatcher = Dispatcher(adapters=registry, strategy=strategy, store=kept)
     results: list[BatchResult] = []
     errors = console(stderr=True)
-    with Progress(
-        TextColumn("sending"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        console=errors,
-        transient=True,
-        disable=not errors.is_terminal,
-    ) as progress:
+    with (
+        user_errors(),
+        Progress(
+            TextColumn("sending"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            console=errors,
+            transient=True,
+            disable=not errors.is_terminal,
+        ) as progress,
+    ):
         task = progress.add_task("sending", total=len(people))
         for result in dispatcher.send_many(people, content, concurrency=concurrency):
             results.append(result)
@@ -280,13 +253,19 @@ def send(
         1 for result in results if result.dispatch and not result.dispatch.status.is_final
     )
     if pending:
-        errors.print(
+        later = (
             f"note: {pending} {'dispatch has' if pending == 1 else 'dispatches have'} a later "
-            "step (a deferred send or a wait for an answer); dispatches are kept in memory "
-            "only, so no later step is taken after this command exits",
-            markup=False,
-            soft_wrap=True,
+            "step (a deferred send or a wait for an answer); "
         )
+        if store is None:
+            later += (
+                "they are kept in memory only, so nothing more happens after this command: "
+                "pass --store sqlite:///multichannel.db (or set MULTICHANNEL_STORE) and run "
+                "`multichannel worker` to have later steps taken"
+            )
+        else:
+            later += f"run `multichannel worker{store_option(store)}` to have them taken"
+        errors.print(later, markup=False, soft_wrap=True)
     if outbox:
         errors.print("dry run: messages went to an in-memory outbox; nothing was sent")
     if failed:
@@ -308,7 +287,7 @@ def check(
 
     With --json the output is itself a valid contacts file, so this converts CSV to JSON.
     """
-    with _user_errors():
+    with user_errors():
         people = load_contacts(contacts)
         if message is not None:
             load_message(message)
@@ -325,10 +304,13 @@ def adapters() -> None:
     show_adapters(console(), Registry.discover())
 
 
-@app.command()
-def demo() -> None:
-    """Play a scripted three-day scenario for five people on a manual clock; nothing is sent."""
-    show_demo(console(), run_demo())
+app.command()(demo)
+app.add_typer(db_app)
+app.command()(worker)
+app.command()(status)
+app.command()(review)
+app.command()(serve)
+app.command("demo-resume", hidden=True)(resume_command)
 
 
 def _version(value: bool) -> None:

@@ -1,9 +1,11 @@
 """The scripted scenario behind ``multichannel demo``: five people, one message, three days.
 
 Everything runs through the real `Dispatcher` with an `Outbox` and a
-`ManualClock`, so nothing leaves the machine and every run is the same. The
-clock starts on Friday 6 March 2026 at 14:00 UTC and jumps from one due step or
-scripted event to the next. What the people do is scripted:
+`ManualClock`, so nothing leaves the machine and every run is the same (the
+same scenario runs through the real adapters against local stand-ins in
+`multichannel._demo_local`, and across a process restart on a SQL store in
+`multichannel._demo_restart`). The clock starts on Friday 6 March 2026 at
+14:00 UTC and jumps from one due step or scripted event to the next. What the people do is scripted:
 
 - alice (Detroit, 09:00) gets a text at once and answers it;
 - kenji (Tokyo, 23:00, in quiet hours) is written to at 07:00 his time, stays
@@ -17,6 +19,7 @@ scripted event to the next. What the people do is scripted:
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from importlib import resources
@@ -36,8 +39,22 @@ from multichannel import (
     Outbox,
 )
 from multichannel._files import load_contacts, load_message
+from multichannel._standins import Received
 
-__all__ = ["DEMO_DAYS", "DEMO_START", "DemoRun", "Scripted", "TimelineEntry", "run_demo"]
+__all__ = [
+    "DEMO_DAYS",
+    "DEMO_START",
+    "SCRIPT",
+    "DemoRun",
+    "Scripted",
+    "TimelineEntry",
+    "as_adapter",
+    "build_timeline",
+    "demo_contacts",
+    "demo_message",
+    "play",
+    "run_demo",
+]
 
 DEMO_START = datetime(2026, 3, 6, 14, 0, tzinfo=UTC)
 DEMO_DAYS = 3
@@ -93,17 +110,23 @@ SCRIPT = (
 
 @dataclass(frozen=True)
 class TimelineEntry:
-    """One line of the demo's story: a decision from a dispatch's log, or a scripted event."""
+    """One line of the demo's story: a decision, a scripted event, or (no contact) a restart."""
 
     at: datetime
-    contact_id: str
+    contact_id: str | None
     text: str
     scripted: bool
 
 
 @dataclass(frozen=True)
 class DemoRun:
-    """What the demo did: the people, their dispatches at the end, and the timeline."""
+    """What the demo did: the people, their dispatches at the end, and the timeline.
+
+    ``outbox`` is what the Outbox kept, when one Outbox played the whole demo.
+    ``providers`` is ``outbox`` or ``local`` (the real adapters against local
+    stand-ins, whose requests are in ``traffic``). ``store`` and ``restart_at``
+    say where the dispatches were kept and when the process was replaced.
+    """
 
     start: datetime
     end: datetime
@@ -111,8 +134,13 @@ class DemoRun:
     message: Message
     dispatches: list[Dispatch]
     timeline: list[TimelineEntry]
-    outbox: Outbox
+    outbox: Outbox | None
     strategy: FallbackStrategy
+    providers: str = "outbox"
+    traffic: tuple[Received, ...] = ()
+    notes: tuple[str, ...] = ()
+    store: str | None = None
+    restart_at: datetime | None = None
 
 
 def as_adapter(outbox: Outbox) -> Adapter:
@@ -134,38 +162,33 @@ def demo_message() -> Message:
         return load_message(Path(path))
 
 
-def run_demo(*, start: datetime = DEMO_START, days: int = DEMO_DAYS) -> DemoRun:
+def run_demo(
+    *,
+    start: datetime = DEMO_START,
+    days: int = DEMO_DAYS,
+    adapters: Sequence[Adapter] | None = None,
+    script: Sequence[Scripted] = SCRIPT,
+) -> DemoRun:
     """Play the scenario from ``start`` for ``days`` days and return what happened.
 
-    Raises ValueError for a naive ``start``.
+    ``adapters`` default to one `Outbox`; ``script`` is what people and
+    providers do. Raises ValueError for a naive ``start``, ConfigurationError
+    from a misconfigured adapter.
     """
     clock = ManualClock(start)
     outbox = Outbox()
     strategy = FallbackStrategy()
-    dispatcher = Dispatcher(adapters=[as_adapter(outbox)], strategy=strategy, clock=clock)
+    dispatcher = Dispatcher(
+        adapters=[as_adapter(outbox)] if adapters is None else adapters,
+        strategy=strategy,
+        clock=clock,
+    )
     contacts, message = demo_contacts(), demo_message()
     end = start + timedelta(days=days)
-
     ids = {contact.id: dispatcher.send(contact, message).id for contact in contacts}
-    stories: list[TimelineEntry] = []
-    script = sorted(SCRIPT, key=lambda item: item.after)
-    while True:
-        due = [
-            found.next_action_at
-            for found in (dispatcher.get(dispatch_id) for dispatch_id in ids.values())
-            if found.next_action_at is not None and not found.status.is_final
-        ]
-        upcoming = [*due, *(start + item.after for item in script)]
-        if not upcoming or min(upcoming) > end:
-            break
-        now = clock.set(max(min(upcoming), clock.now()))
-        while script and start + script[0].after <= now:
-            item = script.pop(0)
-            stories.append(TimelineEntry(now, item.contact_id, item.story, scripted=True))
-            dispatcher.record(_event(item, ids[item.contact_id], outbox))
-        dispatcher.run_due()
-    clock.set(end)
-
+    stories = play(
+        dispatcher, clock, ids, script, start=start, until=end, perform=dispatcher.run_due
+    )
     dispatches = [dispatcher.get(ids[contact.id]) for contact in contacts]
     return DemoRun(
         start=start,
@@ -173,28 +196,64 @@ def run_demo(*, start: datetime = DEMO_START, days: int = DEMO_DAYS) -> DemoRun:
         contacts=contacts,
         message=message,
         dispatches=dispatches,
-        timeline=_timeline(contacts, dispatches, stories),
-        outbox=outbox,
+        timeline=build_timeline(contacts, dispatches, stories),
+        outbox=outbox if adapters is None else None,
         strategy=strategy,
     )
 
 
-def _event(item: Scripted, dispatch_id: str, outbox: Outbox) -> DeliveryEvent:
+def play(
+    dispatcher: Dispatcher,
+    clock: ManualClock,
+    ids: Mapping[str, str],
+    script: Sequence[Scripted],
+    *,
+    start: datetime,
+    until: datetime,
+    perform: Callable[[], object],
+) -> list[TimelineEntry]:
+    """Jump from one due step or scripted event to the next until ``until``; return the events.
+
+    ``ids`` maps each contact to its dispatch; ``script`` times count from
+    ``start``; ``perform`` performs the steps due at the clock's instant.
+    """
+    stories: list[TimelineEntry] = []
+    pending = sorted(script, key=lambda item: item.after)
+    while True:
+        due = [
+            found.next_action_at
+            for found in (dispatcher.get(dispatch_id) for dispatch_id in ids.values())
+            if found.next_action_at is not None and not found.status.is_final
+        ]
+        upcoming = [*due, *(start + item.after for item in pending)]
+        if not upcoming or min(upcoming) > until:
+            break
+        now = clock.set(max(min(upcoming), clock.now()))
+        while pending and start + pending[0].after <= now:
+            item = pending.pop(0)
+            stories.append(TimelineEntry(now, item.contact_id, item.story, scripted=True))
+            dispatcher.record(_event(item, dispatcher.get(ids[item.contact_id])))
+        perform()
+    clock.set(until)
+    return stories
+
+
+def _event(item: Scripted, dispatch: Dispatch) -> DeliveryEvent:
     """The event a provider's webhook would report, matched by the provider's message id."""
     sent = [
-        message
-        for message in outbox.sent
-        if message.context.dispatch_id == dispatch_id and message.channel == item.channel
+        attempt.provider_id
+        for attempt in dispatch.attempts
+        if attempt.channel == item.channel and attempt.provider_id is not None
     ]
     return DeliveryEvent(
         kind=item.kind,
-        provider_id=sent[-1].provider_id if sent else None,
-        dispatch_id=dispatch_id,
+        provider_id=sent[-1] if sent else None,
+        dispatch_id=dispatch.id,
         detail=item.detail,
     )
 
 
-def _timeline(
+def build_timeline(
     contacts: list[Contact], dispatches: list[Dispatch], stories: list[TimelineEntry]
 ) -> list[TimelineEntry]:
     """Every decision and scripted event, by time; at one instant, person by person."""
@@ -205,7 +264,13 @@ def _timeline(
             TimelineEntry(decision.at, dispatch.contact_id, decision.reason, scripted=False)
             for decision in dispatch.decisions
         )
-    # A scripted event sorts before the decisions it causes at the same instant.
+    # A scripted event sorts before the decisions it causes at the same instant,
+    # and a line about the whole demo (no contact) before everyone's.
     return sorted(
-        entries, key=lambda entry: (entry.at, order[entry.contact_id], not entry.scripted)
+        entries,
+        key=lambda entry: (
+            entry.at,
+            -1 if entry.contact_id is None else order[entry.contact_id],
+            not entry.scripted,
+        ),
     )
