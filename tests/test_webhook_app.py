@@ -246,6 +246,24 @@ def test_a_reply_answers_a_message_that_expects_one(
     assert any("No, Thursday?" in line for line in after.timeline())
 
 
+def test_a_yes_reply_answers_the_question_as_well_as_opting_back_in(
+    client: TestClient, dispatcher: Dispatcher, clock: ManualClock, outbox: Outbox
+) -> None:
+    question = Message(
+        body="Can you come tomorrow at 10? Reply YES to confirm.", expects_response=True
+    )
+    dispatch = dispatcher.send(alice("sms", "email"), question)
+
+    reply = {"MessageSid": "SM79", "From": SMS.address, "Body": "Yes"}
+    assert post_twilio(client, "/twilio/inbound", reply).status_code == 200
+    clock.advance(timedelta(days=2))
+    dispatcher.run_due()
+
+    after = dispatcher.get(dispatch.id)
+    assert after.status is Status.RESPONDED
+    assert outbox.to(EMAIL.address) == []
+
+
 def test_a_voicemail_left_after_the_beep_is_delivered(
     client: TestClient, dispatcher: Dispatcher, outbox: Outbox
 ) -> None:

@@ -80,7 +80,9 @@ def test_every_word_in_the_vocabulary_gives_its_event(
     if kind is None:
         assert events == []
     else:
-        assert [event.kind for event in events] == [kind]
+        # Opting back in is also an answer, so it comes with a "responded" event.
+        answered = [EventKind.RESPONDED] if kind is EventKind.OPTED_IN else []
+        assert [event.kind for event in events] == [kind, *answered]
         assert events[0].detail is not None
         assert words in events[0].detail
 
@@ -158,9 +160,11 @@ def test_an_opt_out_keyword_as_the_whole_reply_opts_the_number_out(body: str) ->
 
 
 @pytest.mark.parametrize("body", ["START", "unstop", " yes "])
-def test_an_opt_in_keyword_opts_the_number_back_in(body: str) -> None:
-    [event] = inbound({"Body": body})
+def test_an_opt_in_keyword_opts_the_number_back_in_and_counts_as_an_answer(body: str) -> None:
+    [event, reply] = inbound({"Body": body})
     assert (event.kind, event.channel, event.address) == (EventKind.OPTED_IN, "sms", ALICE)
+    assert (reply.kind, reply.channel, reply.address) == (EventKind.RESPONDED, "sms", ALICE)
+    assert reply.detail == f"replied: {body.strip()}"
 
 
 @pytest.mark.parametrize("body", ["Stop please", "don't stop", "STOP!", "yes please", "HELP"])

@@ -150,7 +150,7 @@ def parse_message_status(form: Mapping[str, str]) -> list[DeliveryEvent]:
 
 
 def parse_inbound_message(form: Mapping[str, str]) -> list[DeliveryEvent]:
-    """One event for a verified inbound message: opted out, opted back in, or responded.
+    """Events for a verified inbound message: opted out, opted back in (and answered), or answered.
 
     Raises MalformedWebhook when From is missing.
     """
@@ -159,11 +159,15 @@ def parse_inbound_message(form: Mapping[str, str]) -> list[DeliveryEvent]:
     verdict = _meaning("OptOutType", form.get("OptOutType", "").strip().upper())
     keyword = _meaning("Body", body.strip().upper())
     known = verdict or keyword
-    if known is not None and known[0] is not None:
-        return [DeliveryEvent(kind=known[0], channel="sms", address=sender, detail=known[1])]
     text = excerpt(body, _REPLY_EXCERPT)
     detail = f"replied: {text}" if text else "replied without text"
-    return [DeliveryEvent(kind=EventKind.RESPONDED, channel="sms", address=sender, detail=detail)]
+    reply = DeliveryEvent(kind=EventKind.RESPONDED, channel="sms", address=sender, detail=detail)
+    if known is None or known[0] is None:
+        return [reply]
+    keyword_event = DeliveryEvent(kind=known[0], channel="sms", address=sender, detail=known[1])
+    # Opting back in ("YES", "START") is also an answer: a message that asked
+    # "reply YES to confirm" must not escalate after it.
+    return [keyword_event, reply] if known[0] is EventKind.OPTED_IN else [keyword_event]
 
 
 def parse_call_status(form: Mapping[str, str]) -> list[DeliveryEvent]:
