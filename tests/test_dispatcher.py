@@ -383,7 +383,8 @@ class TestFallback:
         assert second.outcome is Outcome.ACCEPTED
 
     def test_a_configuration_error_reaches_the_caller(self, clock: ManualClock) -> None:
-        misconfigured = Scripted("sms-a", "sms", ConfigurationError("SMS_TOKEN is not set"))
+        unset = ConfigurationError("SMS_TOKEN is not set")
+        misconfigured = Scripted("sms-a", "sms", unset, unset)
         mailer = Scripted("mailer", "email")
         dispatcher = Dispatcher(adapters=[misconfigured, mailer], clock=clock)
 
@@ -392,8 +393,21 @@ class TestFallback:
 
         assert mailer.calls == []
         [stored] = dispatcher.store.dispatches()
-        assert stored.attempts[0].outcome is Outcome.FAILED
-        assert stored.attempts[0].error == "ConfigurationError: SMS_TOKEN is not set"
+        assert stored.attempts == []
+        assert stored.status is Status.SCHEDULED
+        assert stored.next_action_at == clock.now()
+        assert any("SMS_TOKEN is not set" in line for line in stored.timeline())
+
+        # Still due on the same point: it fails loudly again rather than
+        # falling back as if the person could not be reached.
+        with pytest.raises(ConfigurationError, match="SMS_TOKEN is not set"):
+            dispatcher.run_due()
+        assert mailer.calls == []
+
+        # Once the setting is fixed, the same point is used.
+        [fixed] = dispatcher.run_due()
+        assert [(a.channel, a.outcome) for a in fixed.attempts] == [("sms", Outcome.ACCEPTED)]
+        assert mailer.calls == []
 
 
 class TestIdempotency:

@@ -114,7 +114,9 @@ class DeliveryEvent(BaseModel):
 
     It is matched to a dispatch by ``dispatch_id``, else by ``provider_id``, else
     (for an inbound reply) by the ``channel`` and ``address`` it came from: the
-    latest dispatch that tried that point.
+    latest dispatch that tried that point. An event naming only ``dispatch_id``
+    applies to the latest attempt; give ``provider_id`` where there is one, so
+    that a callback delivered twice is recognised as the same one.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")

@@ -337,8 +337,11 @@ class Dispatcher:
             error = result.error
             attempt.error = f"{type(error).__name__}: {error}"
             if isinstance(error, ConfigurationError):
-                attempt.outcome = Outcome.FAILED
-                dispatch.note(now, f"{adapter.name} is misconfigured: {error}")
+                # Nothing went out and the point is not to blame: the dispatch
+                # stays due on this point, so it fails loudly again until fixed.
+                dispatch.attempts.remove(attempt)
+                dispatch.next_action_at = now
+                dispatch.note(now, f"{adapter.name} is misconfigured, nothing was sent: {error}")
                 self.store.save(dispatch)
                 raise error
             if isinstance(error, OptedOut):
