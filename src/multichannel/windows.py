@@ -48,6 +48,7 @@ _MINUTES_PER_DAY = 24 * 60
 # Offset changes are found by stepping through UTC at this pace and bisecting;
 # no zone changes its offset twice within an hour.
 _SCAN_STEP = timedelta(hours=1)
+_CHUNK = timedelta(days=1)
 
 
 def zone(name: str) -> ZoneInfo:
@@ -293,12 +294,18 @@ def next_open_all(
     if all(schedule.is_open(start) for schedule in schedules):
         return after
     end = start + horizon
-    candidates: set[datetime] = set()
-    for schedule in schedules:
-        candidates.update(schedule._candidates(start, end))
-    for instant in sorted(candidates):
-        if all(schedule.is_open(instant) for schedule in schedules):
-            return instant.astimezone(after.tzinfo)
+    # A day at a time, so that an opening soon after ``after`` (the usual case)
+    # costs a day's candidates rather than the whole horizon's.
+    low = start
+    while low < end:
+        high = min(low + _CHUNK, end)
+        candidates: set[datetime] = set()
+        for schedule in schedules:
+            candidates.update(schedule._candidates(low, high))
+        for instant in sorted(candidates):
+            if all(schedule.is_open(instant) for schedule in schedules):
+                return instant.astimezone(after.tzinfo)
+        low = high
     return None
 
 
