@@ -19,9 +19,8 @@ from multichannel.adapters._twilio import (
     TwilioSettings,
     mask_sid,
     require_text,
-    translated_errors,
 )
-from multichannel.adapters.base import BaseAdapter, Receipt, SendContext
+from multichannel.adapters._twilio_adapter import TwilioAdapter
 from multichannel.contacts import ContactPoint
 from multichannel.errors import ConfigurationError, PermanentError
 from multichannel.messages import Content
@@ -75,7 +74,7 @@ def sms_segments(text: str) -> int:
     return segments
 
 
-class TwilioSMS(BaseAdapter):
+class TwilioSMS(TwilioAdapter):
     """Sends a text through Twilio's Messages API; one call is one message.
 
     Give exactly one of ``from_number`` and ``messaging_service_sid``.
@@ -90,6 +89,7 @@ class TwilioSMS(BaseAdapter):
 
     name: ClassVar[str] = "twilio-sms"
     channel: ClassVar[str] = "sms"
+    resource: ClassVar[str] = "messages"
 
     def __init__(
         self,
@@ -151,18 +151,6 @@ class TwilioSMS(BaseAdapter):
             base_url=settings.base_url,
         )
 
-    def send(self, point: ContactPoint, content: Content, ctx: SendContext) -> Receipt:
-        fields = self._fields(point, content)
-        with translated_errors(self.name):
-            message = self._twilio.client.messages.create(**fields)
-        return self._receipt(point, message)
-
-    async def asend(self, point: ContactPoint, content: Content, ctx: SendContext) -> Receipt:
-        fields = self._fields(point, content)
-        with translated_errors(self.name):
-            message = await self._twilio.async_client.messages.create_async(**fields)
-        return self._receipt(point, message)
-
     def _fields(self, point: ContactPoint, content: Content) -> dict[str, Any]:
         """The Messages API fields, after the text has been checked against the limit."""
         text = content.body
@@ -188,15 +176,6 @@ class TwilioSMS(BaseAdapter):
         if self.status_callback is not None:
             fields["status_callback"] = self.status_callback
         return fields
-
-    def _receipt(self, point: ContactPoint, message: Any) -> Receipt:
-        logger.info(
-            "%s: Twilio took the message for %s as %s",
-            self.name,
-            mask_address(point.address),
-            message.sid,
-        )
-        return Receipt(provider_id=message.sid, status=str(message.status or "queued"))
 
     def __repr__(self) -> str:
         sender = self.messaging_service_sid or self.from_number

@@ -22,9 +22,8 @@ from multichannel.adapters._twilio import (
     TwilioSettings,
     mask_sid,
     require_text,
-    translated_errors,
 )
-from multichannel.adapters.base import BaseAdapter, Receipt, SendContext
+from multichannel.adapters._twilio_adapter import TwilioAdapter
 from multichannel.contacts import ContactPoint
 from multichannel.errors import PermanentError
 from multichannel.messages import Content
@@ -52,7 +51,7 @@ class _VoiceSettings(TwilioSettings):
     from_number: str
 
 
-class TwilioVoiceDrop(BaseAdapter):
+class TwilioVoiceDrop(TwilioAdapter):
     """Leaves a voice message through Twilio's Calls API; one call is one attempt.
 
     ``from_number`` is the caller id, a number of the account. ``status_callback``
@@ -66,6 +65,7 @@ class TwilioVoiceDrop(BaseAdapter):
 
     name: ClassVar[str] = "twilio-voice"
     channel: ClassVar[str] = "voice"
+    resource: ClassVar[str] = "calls"
 
     def __init__(
         self,
@@ -98,18 +98,6 @@ class TwilioVoiceDrop(BaseAdapter):
             status_callback=settings.status_callback,
             base_url=settings.base_url,
         )
-
-    def send(self, point: ContactPoint, content: Content, ctx: SendContext) -> Receipt:
-        fields = self._fields(point, content)
-        with translated_errors(self.name):
-            call = self._twilio.client.calls.create(**fields)
-        return self._receipt(point, call)
-
-    async def asend(self, point: ContactPoint, content: Content, ctx: SendContext) -> Receipt:
-        fields = self._fields(point, content)
-        with translated_errors(self.name):
-            call = await self._twilio.async_client.calls.create_async(**fields)
-        return self._receipt(point, call)
 
     def twiml(self, content: Content) -> str:
         """The TwiML the call runs: ``<Play>`` of the recording, else ``<Say>`` of the script.
@@ -159,15 +147,6 @@ class TwilioVoiceDrop(BaseAdapter):
             fields["status_callback_method"] = "POST"
         logger.debug("%s: calling %s", self.name, mask_address(point.address))
         return fields
-
-    def _receipt(self, point: ContactPoint, call: Any) -> Receipt:
-        logger.info(
-            "%s: Twilio placed the call to %s as %s",
-            self.name,
-            mask_address(point.address),
-            call.sid,
-        )
-        return Receipt(provider_id=call.sid, status=str(call.status or "queued"))
 
     def __repr__(self) -> str:
         where = f", base_url={self._twilio.base_url!r}" if self._twilio.base_url else ""

@@ -1,0 +1,50 @@
+"""The send pipeline both Twilio adapters share: build the fields, create once, read the SID."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from multichannel._redact import mask_address
+from multichannel.adapters._twilio import TwilioConnection, logger, translated_errors
+from multichannel.adapters.base import BaseAdapter, Receipt, SendContext
+from multichannel.contacts import ContactPoint
+from multichannel.messages import Content
+
+__all__ = ["TwilioAdapter"]
+
+
+class TwilioAdapter(BaseAdapter):
+    """Base of the Twilio adapters: one REST resource created per send, sync or async.
+
+    Subclasses name the ``resource`` (``"messages"``, ``"calls"``) and write
+    ``_fields``, which checks the content and raises before any request.
+    """
+
+    resource: ClassVar[str] = ""
+    _twilio: TwilioConnection
+
+    def _fields(self, point: ContactPoint, content: Content) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def send(self, point: ContactPoint, content: Content, ctx: SendContext) -> Receipt:
+        fields = self._fields(point, content)
+        with translated_errors(self.name):
+            created = getattr(self._twilio.client, self.resource).create(**fields)
+        return self._receipt(point, created)
+
+    async def asend(self, point: ContactPoint, content: Content, ctx: SendContext) -> Receipt:
+        fields = self._fields(point, content)
+        with translated_errors(self.name):
+            resource = getattr(self._twilio.async_client, self.resource)
+            created = await resource.create_async(**fields)
+        return self._receipt(point, created)
+
+    def _receipt(self, point: ContactPoint, created: Any) -> Receipt:
+        logger.info(
+            "%s: Twilio accepted the %s for %s as %s",
+            self.name,
+            self.resource,
+            mask_address(point.address),
+            created.sid,
+        )
+        return Receipt(provider_id=created.sid, status=str(created.status or "queued"))
