@@ -36,6 +36,7 @@ from multichannel.errors import (
     OptedOut,
     PermanentError,
     ProviderError,
+    StaleDispatch,
     TransientError,
     UnknownDispatch,
 )
@@ -88,6 +89,7 @@ __all__ = [
     "Schedule",
     "SendContext",
     "SentMessage",
+    "StaleDispatch",
     "Status",
     "Store",
     "SystemClock",

@@ -145,6 +145,9 @@ class Dispatch(BaseModel):
     next_action_at: AwareDatetime | None = None
     created_at: AwareDatetime
     updated_at: AwareDatetime
+    revision: int = Field(
+        default=0, ge=0, description="bumped by every save; an out-of-date copy cannot be saved"
+    )
 
     @model_validator(mode="after")
     def _check_contact_id(self) -> Dispatch:
@@ -164,6 +167,17 @@ class Dispatch(BaseModel):
         for attempt in reversed(self.attempts):
             if attempt.provider_id == provider_id:
                 return attempt
+        return None
+
+    def same_attempt(self, attempt: Attempt) -> Attempt | None:
+        """This dispatch's copy of ``attempt`` (same point, same start), if it has one."""
+        for mine in self.attempts:
+            if (mine.channel, mine.address, mine.at) == (
+                attempt.channel,
+                attempt.address,
+                attempt.at,
+            ):
+                return mine
         return None
 
     def attempt_for_address(self, channel: str, address: str) -> Attempt | None:

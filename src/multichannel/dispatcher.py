@@ -9,25 +9,20 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Generator, Iterable, Iterator
-from datetime import timedelta
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
+from datetime import datetime, timedelta
 from typing import Literal, TypeVar
 
 from multichannel._events import Effect, apply_event, find_attempt, find_dispatch
-from multichannel._redact import mask_address
-from multichannel._retry import Call, CallResult, acall_with_retries, call_with_retries
-from multichannel.adapters.base import Adapter, Registry, SendContext
+from multichannel._perform import Steps, perform, saved
+from multichannel._retry import acall_with_retries, call_with_retries
+from multichannel.adapters.base import Adapter, Registry
 from multichannel.batch import BatchResult, run_batch, run_batch_async
 from multichannel.clock import Clock, SystemClock
 from multichannel.contacts import Contact, ContactPoint
-from multichannel.dispatch import Attempt, DeliveryEvent, Dispatch, Outcome, Status
+from multichannel.dispatch import DeliveryEvent, Dispatch, Outcome, Status
 from multichannel.errors import (
-    ConfigurationError,
     IdempotencyConflict,
-    OptedOut,
-    PermanentError,
-    ProviderError,
-    TransientError,
     UnknownDispatch,
 )
 from multichannel.messages import Message
@@ -38,7 +33,18 @@ __all__ = ["Dispatcher"]
 
 logger = logging.getLogger("multichannel.dispatcher")
 _T = TypeVar("_T")
-_Steps = Generator[Call, CallResult, _T]
+# Statuses that nothing but a person (or a new event) moves a dispatch out of.
+_SETTLED = frozenset(
+    {
+        Status.RESPONDED,
+        Status.UNANSWERED,
+        Status.EXPIRED,
+        Status.FAILED,
+        Status.SUPPRESSED,
+        Status.CANCELLED,
+        Status.REVIEW,
+    }
+)
 
 
 class Dispatcher:
@@ -153,11 +159,21 @@ class Dispatcher:
         self.store.remove_opt_out(channel, address)
 
     def cancel(self, dispatch_id: str, reason: str = "cancelled by the sender") -> Dispatch:
-        """Stop a dispatch that has not finished; a finished one is returned unchanged."""
-        dispatch = self.get(dispatch_id)
-        if not dispatch.status.is_final or dispatch.status in (Status.ACCEPTED, Status.DELIVERED):
+        """Stop a dispatch: one still to send, or accepted and so open to a fallback.
+
+        A dispatch already answered, failed, expired, suppressed, cancelled or
+        in review is returned unchanged. Raises UnknownDispatch.
+        """
+        while True:
+            dispatch = self.get(dispatch_id)
+            if dispatch.status.is_final and dispatch.status not in (
+                Status.ACCEPTED,
+                Status.DELIVERED,
+            ):
+                return dispatch
             self._finish(dispatch, Status.CANCELLED, reason)
-        return dispatch
+            if self._saved(dispatch):
+                return dispatch
 
     def send_many(
         self,
@@ -187,7 +203,7 @@ class Dispatcher:
 
     # Drivers: the only places that call adapters.
 
-    def _drive(self, steps: _Steps[_T]) -> _T:
+    def _drive(self, steps: Steps[_T]) -> _T:
         try:
             call = next(steps)
             while True:
@@ -196,7 +212,7 @@ class Dispatcher:
             result: _T = done.value
             return result
 
-    async def _adrive(self, steps: _Steps[_T]) -> _T:
+    async def _adrive(self, steps: Steps[_T]) -> _T:
         try:
             call = next(steps)
             while True:
@@ -208,7 +224,7 @@ class Dispatcher:
 
     # The loop, written once.
 
-    def _start(self, contact: Contact, message: Message) -> _Steps[Dispatch]:
+    def _start(self, contact: Contact, message: Message) -> Steps[Dispatch]:
         now = self.clock.now()
         fresh = Dispatch(
             id=uuid.uuid4().hex,
@@ -219,6 +235,7 @@ class Dispatcher:
             updated_at=now,
             next_action_at=now,
         )
+        fresh.note(now, f"dispatch created for contact {contact.id}")
         dispatch = self.store.create(fresh)
         if dispatch.id != fresh.id:
             if dispatch.message.fingerprint() != message.fingerprint():
@@ -227,52 +244,60 @@ class Dispatcher:
                     f"with a different message (dispatch {dispatch.id})"
                 )
             return dispatch
-        dispatch.note(now, f"dispatch created for contact {contact.id}")
         return (yield from self._advance(dispatch))
 
-    def _resume(self, dispatch_id: str, sent: bool) -> _Steps[Dispatch]:
-        dispatch = self.get(dispatch_id)
-        current = dispatch.current
-        if dispatch.status is not Status.REVIEW or current is None:
-            raise ValueError(f"dispatch {dispatch_id} is {dispatch.status.value}, not in review")
-        now = self.clock.now()
-        where = f"{current.channel} {current.address}"
-        if sent:
-            current.outcome = Outcome.ACCEPTED
-            current.accepted_at = now
-            dispatch.note(now, f"reviewed: the interrupted send on {where} went out")
-        else:
-            dispatch.attempts.pop()
-            dispatch.note(now, f"reviewed: the interrupted send on {where} did not go out")
-        dispatch.status = Status.SCHEDULED
-        return (yield from self._advance(dispatch))
-
-    def _advance(self, dispatch: Dispatch) -> _Steps[Dispatch]:
-        now = self.clock.now()
-        current = dispatch.current
-        if current is not None and current.outcome is Outcome.SENDING:
-            where = f"{current.channel} {current.address}"
-            if self.interrupted == "review":
-                self._finish(
-                    dispatch,
-                    Status.REVIEW,
-                    f"the send on {where} was interrupted while the provider was being "
-                    "called; it may or may not have gone out, so it is held for review",
-                )
-                return dispatch
-            dispatch.attempts.pop()
-            dispatch.note(now, f"the send on {where} was interrupted; sending it again")
-        elif (
-            dispatch.status is Status.AWAITING_RESPONSE
-            and current is not None
-            and current.outcome in (Outcome.ACCEPTED, Outcome.DELIVERED)
-            and dispatch.next_action_at is not None
-            and now >= dispatch.next_action_at
-        ):
-            current.outcome = Outcome.UNANSWERED
-            dispatch.note(now, f"no answer on {current.channel} {current.address} in time")
+    def _resume(self, dispatch_id: str, sent: bool) -> Steps[Dispatch]:
         while True:
+            dispatch = self.get(dispatch_id)
+            current = dispatch.current
+            if dispatch.status is not Status.REVIEW or current is None:
+                raise ValueError(
+                    f"dispatch {dispatch_id} is {dispatch.status.value}, not in review"
+                )
             now = self.clock.now()
+            where = f"{current.channel} {current.address}"
+            if sent:
+                current.outcome = Outcome.ACCEPTED
+                current.accepted_at = now
+                dispatch.note(now, f"reviewed: the interrupted send on {where} went out")
+            else:
+                dispatch.attempts.pop()
+                dispatch.note(now, f"reviewed: the interrupted send on {where} did not go out")
+            dispatch.status = Status.SCHEDULED
+            dispatch.updated_at = now
+            if self._saved(dispatch):
+                return (yield from self._advance(dispatch))
+
+    def _advance(self, dispatch: Dispatch) -> Steps[Dispatch]:
+        """Decide and act until the dispatch waits or stops; re-decide whenever a save loses."""
+        while True:
+            if dispatch.status in _SETTLED:
+                # Settled by someone else meanwhile (an answer, a cancel, a review).
+                return dispatch
+            now = self.clock.now()
+            current = dispatch.current
+            if current is not None and current.outcome is Outcome.SENDING:
+                if dispatch.next_action_at is not None and now < dispatch.next_action_at:
+                    # Another call is still within its in_flight time: it is not ours to judge.
+                    return dispatch
+                where = f"{current.channel} {current.address}"
+                if self.interrupted == "review":
+                    self._finish(
+                        dispatch,
+                        Status.REVIEW,
+                        f"the send on {where} was interrupted while the provider was being "
+                        "called; it may or may not have gone out, so it is held for review",
+                    )
+                    if self._saved(dispatch):
+                        return dispatch
+                    dispatch = self._reload(dispatch)
+                    continue
+                dispatch.attempts.pop()
+                dispatch.note(now, f"the send on {where} was interrupted; sending it again")
+            elif self._wait_is_over(dispatch, now):
+                assert current is not None
+                current.outcome = Outcome.UNANSWERED
+                dispatch.note(now, f"no answer on {current.channel} {current.address} in time")
             action = self.strategy.decide(
                 dispatch.contact,
                 dispatch.message,
@@ -285,13 +310,26 @@ class Dispatcher:
             )
             self._log(dispatch, action)
             if action.kind == "send" and action.point is not None:
-                yield from self._perform(dispatch, action.point)
+                dispatch = yield from self._perform(dispatch, action.point)
                 continue
             dispatch.status = action.status
             dispatch.next_action_at = action.until if action.kind == "wait" else None
             dispatch.updated_at = now
-            self.store.save(dispatch)
-            return dispatch
+            if self._saved(dispatch):
+                return dispatch
+            dispatch = self._reload(dispatch)
+
+    def _wait_is_over(self, dispatch: Dispatch, now: datetime) -> bool:
+        """True when the latest send expected an answer and its wait has run out."""
+        current = dispatch.current
+        if (
+            current is None
+            or not dispatch.message.expects_response
+            or current.outcome not in (Outcome.ACCEPTED, Outcome.DELIVERED)
+        ):
+            return False
+        wait = self.strategy.response_wait(dispatch.contact, dispatch.message)
+        return (current.accepted_at or current.at) + wait <= now
 
     def _log(self, dispatch: Dispatch, action: Action) -> None:
         now = self.clock.now()
@@ -301,84 +339,30 @@ class Dispatcher:
                 dispatch.note(now, note)
         dispatch.note(now, action.reason)
 
-    def _perform(self, dispatch: Dispatch, point: ContactPoint) -> _Steps[None]:
-        """Try each adapter of the point's channel until one accepts or the address is refused."""
-        now = self.clock.now()
-        attempt = Attempt(channel=point.channel, address=point.address, label=point.label, at=now)
-        dispatch.attempts.append(attempt)
-        dispatch.updated_at = now
-        # Written before any provider is called, and due again only once the
-        # call must have ended: a worker that then finds it still "sending"
-        # knows the process died mid-call.
-        dispatch.next_action_at = now + self.in_flight
-        self.store.save(dispatch)
-        content = dispatch.message.content_for(point.channel)
-        ctx = SendContext(
-            dispatch_id=dispatch.id,
-            contact_id=dispatch.contact_id,
-            message_key=dispatch.message.key,
-            sensitive=dispatch.message.sensitive,
-            metadata=dispatch.message.metadata,
+    def _perform(self, dispatch: Dispatch, point: ContactPoint) -> Steps[Dispatch]:
+        return perform(
+            dispatch,
+            point,
+            registry=self.registry,
+            store=self.store,
+            clock=self.clock,
+            in_flight=self.in_flight,
         )
-        for adapter in self.registry.for_channel(point.channel):
-            result = yield Call(adapter, point, content, ctx)
-            attempt.tries += result.tries
-            attempt.provider = adapter.name
-            now = self.clock.now()
-            if result.receipt is not None:
-                delivered = result.receipt.status == "delivered"
-                attempt.outcome = Outcome.DELIVERED if delivered else Outcome.ACCEPTED
-                attempt.provider_id = result.receipt.provider_id
-                attempt.accepted_at = now
-                attempt.error = None
-                dispatch.note(now, f"{adapter.name} accepted the message for {point.describe()}")
-                self.store.save(dispatch)
-                return
-            error = result.error
-            attempt.error = f"{type(error).__name__}: {error}"
-            if isinstance(error, ConfigurationError):
-                # Nothing went out and the point is not to blame: the dispatch
-                # stays due on this point, so it fails loudly again until fixed.
-                dispatch.attempts.remove(attempt)
-                dispatch.next_action_at = now
-                dispatch.note(now, f"{adapter.name} is misconfigured, nothing was sent: {error}")
-                self.store.save(dispatch)
-                raise error
-            if isinstance(error, OptedOut):
-                self.store.add_opt_out(point.channel, point.address)
-                dispatch.note(now, f"{adapter.name}: {point.describe()} has opted out ({error})")
-                break
-            if isinstance(error, PermanentError):
-                dispatch.note(now, f"{adapter.name} refused {point.describe()}: {error}")
-                break
-            if isinstance(error, TransientError):
-                why = f"still failing after {result.tries} tries: {error}"
-            elif isinstance(error, ProviderError):
-                why = f"failed as a provider, not because of the address: {error}"
-            else:
-                logger.error(
-                    "adapter %s raised an unexpected error for %s",
-                    adapter.name,
-                    mask_address(point.address),
-                    exc_info=error,
-                )
-                why = f"failed unexpectedly ({type(error).__name__}: {error})"
-            dispatch.note(now, f"{adapter.name} {why}; trying the next provider if there is one")
-        attempt.outcome = Outcome.FAILED
-        dispatch.updated_at = now
-        self.store.save(dispatch)
 
-    def _record(self, event: DeliveryEvent) -> _Steps[Dispatch]:
-        dispatch = find_dispatch(self.store, event)
-        attempt = find_attempt(dispatch, event)
-        now = self.clock.now()
-        effect = apply_event(dispatch, attempt, event, now=now, store=self.store)
-        if effect is Effect.FALL_BACK:
-            return (yield from self._advance(dispatch))
-        if effect is Effect.CHANGED:
+    def _record(self, event: DeliveryEvent) -> Steps[Dispatch]:
+        while True:
+            dispatch = find_dispatch(self.store, event)
+            attempt = find_attempt(dispatch, event)
+            now = self.clock.now()
+            effect = apply_event(dispatch, attempt, event, now=now, store=self.store)
+            if effect is Effect.UNCHANGED:
+                return dispatch
             dispatch.updated_at = now
-            self.store.save(dispatch)
-        return dispatch
+            if not self._saved(dispatch):
+                continue  # someone else saved first: apply the event to their copy
+            if effect is Effect.FALL_BACK:
+                return (yield from self._advance(dispatch))
+            return dispatch
 
     def _finish(self, dispatch: Dispatch, status: Status, reason: str) -> None:
         now = self.clock.now()
@@ -386,4 +370,9 @@ class Dispatcher:
         dispatch.next_action_at = None
         dispatch.updated_at = now
         dispatch.note(now, reason)
-        self.store.save(dispatch)
+
+    def _saved(self, dispatch: Dispatch) -> bool:
+        return saved(self.store, dispatch)
+
+    def _reload(self, dispatch: Dispatch) -> Dispatch:
+        return self.get(dispatch.id)

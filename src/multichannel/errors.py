@@ -11,6 +11,7 @@ A failed send is an exception, never a return code. The tree::
     │                            the address is not to blame
     ├── ConfigurationError       the library is set up wrongly; never swallowed by fallback
     ├── IdempotencyConflict      a message key was reused for a different message
+    ├── StaleDispatch            a save lost a race: the dispatch changed since it was read
     └── UnknownDispatch          an id or event matches no dispatch
 
 `ConfigurationError` stands outside `DeliveryError` on purpose: the dispatcher
@@ -30,6 +31,7 @@ __all__ = [
     "OptedOut",
     "PermanentError",
     "ProviderError",
+    "StaleDispatch",
     "TransientError",
     "UnknownDispatch",
 ]
@@ -122,6 +124,14 @@ class ConfigurationError(MultichannelError):
 
 class IdempotencyConflict(MultichannelError):
     """A message key was used again, for the same contact, with a different message."""
+
+
+class StaleDispatch(MultichannelError):
+    """A store refused a save: someone else saved the dispatch since this copy was read.
+
+    The dispatcher reads the dispatch again and re-applies its change; a store
+    of your own raises it when the revision it holds differs from the copy's.
+    """
 
 
 class UnknownDispatch(MultichannelError, LookupError):

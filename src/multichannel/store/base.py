@@ -23,7 +23,11 @@ class Store(Protocol):
         ...
 
     def save(self, dispatch: Dispatch) -> None:
-        """Write the current state of ``dispatch`` and index its provider ids."""
+        """Write ``dispatch`` and index its provider ids, then bump its ``revision``.
+
+        Raises StaleDispatch, writing nothing, when the stored revision is not
+        ``dispatch.revision``: someone else saved it since this copy was read.
+        """
         ...
 
     def get(self, dispatch_id: str) -> Dispatch | None:

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 
 from multichannel.dispatch import Dispatch, Status
+from multichannel.errors import StaleDispatch
 
 __all__ = ["MemoryStore"]
 
@@ -43,6 +44,13 @@ class MemoryStore:
 
     def save(self, dispatch: Dispatch) -> None:
         with self._lock:
+            stored = self._dispatches.get(dispatch.id)
+            if stored is not None and stored.revision != dispatch.revision:
+                raise StaleDispatch(
+                    f"dispatch {dispatch.id} is at revision {stored.revision}, "
+                    f"not {dispatch.revision}"
+                )
+            dispatch.revision += 1
             self._write(dispatch)
 
     def _write(self, dispatch: Dispatch) -> None:

@@ -36,7 +36,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import StaticPool
 
 from multichannel.dispatch import Dispatch, Status
-from multichannel.errors import ConfigurationError
+from multichannel.errors import ConfigurationError, StaleDispatch
 from multichannel.store._schema import (
     current_version,
     dispatches,
@@ -204,13 +204,19 @@ class SQLStore:
         return dispatch.model_copy(deep=True)
 
     def save(self, dispatch: Dispatch) -> None:
+        saved = dispatch.model_copy(update={"revision": dispatch.revision + 1})
         with self._writing() as connection:
-            connection.execute(
+            written = connection.execute(
                 update(dispatches)
-                .where(dispatches.c.id == dispatch.id)
-                .values(**self._row(dispatch), revision=dispatches.c.revision + 1)
+                .where(dispatches.c.id == dispatch.id, dispatches.c.revision == dispatch.revision)
+                .values(**self._row(saved), revision=saved.revision)
             )
-            self._index(connection, dispatch)
+            if written.rowcount != 1:
+                raise StaleDispatch(
+                    f"dispatch {dispatch.id} changed since revision {dispatch.revision} was read"
+                )
+            self._index(connection, saved)
+        dispatch.revision = saved.revision
 
     def get(self, dispatch_id: str) -> Dispatch | None:
         with self._reading() as connection:
@@ -341,7 +347,7 @@ class SQLStore:
                 "contact_id": dispatch.contact_id,
                 "message_key": dispatch.message.key,
                 "created_at": dispatch.created_at,
-                "revision": 0,
+                "revision": dispatch.revision,
             }
         return row
 

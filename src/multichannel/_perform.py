@@ -1,0 +1,170 @@
+"""Sending on one point: every provider of its channel in turn, and saving what happened.
+
+State is written before a provider is called (the attempt as "sending") and
+after it answers. When someone else saved the dispatch meanwhile (a webhook, a
+cancel), the answer is carried onto their newer copy rather than lost.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Generator
+from datetime import timedelta
+from typing import TypeVar
+
+from multichannel._redact import mask_address
+from multichannel._retry import Call, CallResult
+from multichannel.adapters.base import Registry, SendContext
+from multichannel.clock import Clock
+from multichannel.contacts import ContactPoint
+from multichannel.dispatch import Attempt, Dispatch, Outcome
+from multichannel.errors import (
+    ConfigurationError,
+    OptedOut,
+    PermanentError,
+    ProviderError,
+    StaleDispatch,
+    TransientError,
+    UnknownDispatch,
+)
+from multichannel.store import Store
+
+__all__ = ["Steps", "perform", "saved"]
+
+logger = logging.getLogger("multichannel.dispatcher")
+_T = TypeVar("_T")
+Steps = Generator[Call, CallResult, _T]
+
+
+def saved(store: Store, dispatch: Dispatch) -> bool:
+    """Save ``dispatch``; False when someone else saved it since it was read."""
+    try:
+        store.save(dispatch)
+    except StaleDispatch:
+        logger.info("dispatch %s changed meanwhile; reading it again", dispatch.id)
+        return False
+    return True
+
+
+def _reload(store: Store, dispatch: Dispatch) -> Dispatch:
+    found = store.get(dispatch.id)
+    if found is None:
+        raise UnknownDispatch(f"dispatch {dispatch.id} is no longer in the store")
+    return found
+
+
+def perform(
+    dispatch: Dispatch,
+    point: ContactPoint,
+    *,
+    registry: Registry,
+    store: Store,
+    clock: Clock,
+    in_flight: timedelta,
+) -> Steps[Dispatch]:
+    """Try each adapter of the point's channel until one accepts or the address is refused.
+
+    Returns the dispatch as saved, which may be a newer copy when someone
+    else saved it meanwhile (an answer arriving during the call).
+    """
+    now = clock.now()
+    attempt = Attempt(channel=point.channel, address=point.address, label=point.label, at=now)
+    dispatch.attempts.append(attempt)
+    dispatch.updated_at = now
+    # Written before any provider is called, and due again only once the
+    # call must have ended: a worker that then finds it still "sending"
+    # knows the process died mid-call.
+    dispatch.next_action_at = now + in_flight
+    if not saved(store, dispatch):
+        return _reload(store, dispatch)  # changed meanwhile: decide again before sending
+    since = len(dispatch.decisions)
+    content = dispatch.message.content_for(point.channel)
+    ctx = SendContext(
+        dispatch_id=dispatch.id,
+        contact_id=dispatch.contact_id,
+        message_key=dispatch.message.key,
+        sensitive=dispatch.message.sensitive,
+        metadata=dispatch.message.metadata,
+    )
+    for adapter in registry.for_channel(point.channel):
+        result = yield Call(adapter, point, content, ctx)
+        attempt.tries += result.tries
+        attempt.provider = adapter.name
+        now = clock.now()
+        if result.receipt is not None:
+            delivered = result.receipt.status == "delivered"
+            attempt.outcome = Outcome.DELIVERED if delivered else Outcome.ACCEPTED
+            attempt.provider_id = result.receipt.provider_id
+            attempt.accepted_at = now
+            attempt.error = None
+            dispatch.note(now, f"{adapter.name} accepted the message for {point.describe()}")
+            return _commit_attempt(dispatch, attempt, since, store=store, clock=clock)
+        error = result.error
+        attempt.error = f"{type(error).__name__}: {error}"
+        if isinstance(error, ConfigurationError):
+            # Nothing went out and the point is not to blame: the dispatch
+            # stays due on this point, so it fails loudly again until fixed.
+            dispatch.note(now, f"{adapter.name} is misconfigured, nothing was sent: {error}")
+            _commit_attempt(dispatch, attempt, since, store=store, clock=clock, withdraw=True)
+            raise error
+        if isinstance(error, OptedOut):
+            store.add_opt_out(point.channel, point.address)
+            dispatch.note(now, f"{adapter.name}: {point.describe()} has opted out ({error})")
+            break
+        if isinstance(error, PermanentError):
+            dispatch.note(now, f"{adapter.name} refused {point.describe()}: {error}")
+            break
+        if isinstance(error, TransientError):
+            why = f"still failing after {result.tries} tries: {error}"
+        elif isinstance(error, ProviderError):
+            why = f"failed as a provider, not because of the address: {error}"
+        else:
+            logger.error(
+                "adapter %s raised an unexpected error for %s",
+                adapter.name,
+                mask_address(point.address),
+                exc_info=error,
+            )
+            why = f"failed unexpectedly ({type(error).__name__}: {error})"
+        dispatch.note(now, f"{adapter.name} {why}; trying the next provider if there is one")
+    attempt.outcome = Outcome.FAILED
+    return _commit_attempt(dispatch, attempt, since, store=store, clock=clock)
+
+
+def _commit_attempt(
+    dispatch: Dispatch,
+    attempt: Attempt,
+    since: int,
+    *,
+    store: Store,
+    clock: Clock,
+    withdraw: bool = False,
+) -> Dispatch:
+    """Save what a send did; if someone saved first, carry it onto their copy.
+
+    A provider's answer must never be lost to a race: the attempt and the
+    notes written since ``since`` are applied to the newest copy until a
+    save holds. ``withdraw`` takes the attempt out instead (nothing was sent).
+    """
+    notes = dispatch.decisions[since:]
+    now = clock.now()
+    while True:
+        if withdraw:
+            dispatch.attempts = [
+                mine
+                for mine in dispatch.attempts
+                if (mine.channel, mine.address, mine.at)
+                != (attempt.channel, attempt.address, attempt.at)
+            ]
+            dispatch.next_action_at = now
+        dispatch.updated_at = now
+        if saved(store, dispatch):
+            return dispatch
+        fresh = _reload(store, dispatch)
+        mine = fresh.same_attempt(attempt)
+        if mine is None and not withdraw:
+            fresh.attempts.append(attempt)
+        elif mine is not None:
+            fresh.attempts[fresh.attempts.index(mine)] = attempt
+        fresh.decisions.extend(notes)
+        dispatch = fresh
