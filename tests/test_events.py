@@ -31,6 +31,9 @@ TUE_0800 = datetime(2026, 3, 3, 13, 0, tzinfo=UTC)
 
 SMS = ContactPoint(channel="sms", address="+17345550100")
 EMAIL = ContactPoint(channel="email", address="alice@example.com")
+SMS_ONLY = Contact(
+    id="alice", timezone="America/Detroit", points=[SMS], preferences=Preferences(channels=["sms"])
+)
 
 
 def alice(response_wait: timedelta | None = None) -> Contact:
@@ -431,3 +434,19 @@ class TestAsync:
     async def test_arecord_raises_for_an_unknown_event(self, dispatcher: Dispatcher) -> None:
         with pytest.raises(UnknownDispatch):
             await dispatcher.arecord(DeliveryEvent(kind=EventKind.FAILED, provider_id="x"))
+
+
+def test_the_providers_time_of_an_event_is_kept_in_the_log(
+    clock: ManualClock, outbox: Outbox
+) -> None:
+    dispatcher = Dispatcher(adapters=[outbox], clock=clock)
+    dispatcher.send(SMS_ONLY, Message(body="Your order shipped."))
+    reported = clock.now() - timedelta(minutes=3)
+
+    after = dispatcher.record(
+        DeliveryEvent(kind="delivered", provider_id=outbox.sent[0].provider_id, at=reported)
+    )
+
+    assert after.status is Status.DELIVERED
+    assert after.decisions[-1].at == clock.now()
+    assert f"at {reported.isoformat()} by the provider's clock" in after.decisions[-1].reason

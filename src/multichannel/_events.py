@@ -70,6 +70,9 @@ def apply_event(
 ) -> Effect:
     """Apply ``event`` to ``attempt`` of ``dispatch`` (and opt-outs to ``store``)."""
     detail = f": {event.detail}" if event.detail else ""
+    if event.at is not None and event.at != now:
+        # The log is kept in the order things were learnt; the provider's time goes in words.
+        detail += f" (at {event.at.isoformat()} by the provider's clock)"
     where = f"{attempt.channel} {attempt.address}"
     noted = len(dispatch.decisions)
     if event.kind is EventKind.DELIVERED:

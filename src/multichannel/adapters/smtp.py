@@ -7,12 +7,11 @@ Failures are translated once, in `_translate`, from the table `_REPLIES`.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import re
 import smtplib
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid, parseaddr
+from email.utils import formatdate, make_msgid
 from ssl import SSLContext, SSLError, create_default_context
 from typing import Self
 
@@ -20,6 +19,7 @@ from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from multichannel._redact import mask_address
+from multichannel.adapters._email import loopback, mailbox, subject_line
 from multichannel.adapters._env import load_settings
 from multichannel.adapters.base import BaseAdapter, Receipt, SendContext
 from multichannel.contacts import ContactPoint
@@ -37,7 +37,6 @@ __all__ = ["SMTPEmail"]
 logger = logging.getLogger("multichannel.adapters.smtp")
 
 DISPATCH_HEADER = "X-Multichannel-Dispatch"
-_SUBJECT_LENGTH = 78
 _EMAIL = re.compile(r"[^\s<>@\"']+@[^\s<>@\"']+")
 _ENHANCED = re.compile(r"\b([245]\.\d{1,3}\.\d{1,3})\b")
 
@@ -65,43 +64,6 @@ _REPLIES: dict[tuple[type[BaseException], int | None], tuple[type[DeliveryError]
     (OSError, None): (TransientError, "the server could not be reached"),
 }
 _UNEXPECTED: tuple[type[DeliveryError], str] = (ProviderError, "the server answered unexpectedly")
-
-
-def subject_line(content: Content) -> str:
-    """The subject to send: the content's own, else the body's first line, shortened.
-
-    Line breaks become spaces, so no subject can inject a header.
-    """
-    if content.subject and content.subject.strip():
-        return " ".join(content.subject.split())
-    for line in content.body.splitlines():
-        words = " ".join(line.split())
-        if words:
-            if len(words) <= _SUBJECT_LENGTH:
-                return words
-            cut = words[: _SUBJECT_LENGTH - 1].rsplit(" ", 1)[0]
-            return cut.rstrip(" ,;:.") + "…"
-    return "(no subject)"
-
-
-def mailbox(setting: str, value: str, adapter: str) -> str:
-    """``value``'s bare address (``Name <a@b.c>`` gives ``a@b.c``); ConfigurationError if none."""
-    address = parseaddr(value)[1]
-    local, _, domain = address.rpartition("@")
-    if not local or "." not in domain or any(char in value for char in "\r\n"):
-        raise ConfigurationError(f"{adapter}: {setting} {value!r} is not an email address")
-    return address
-
-
-def loopback(host: str) -> bool:
-    """True when ``host`` names this machine, where plain text never crosses a network."""
-    name = host.strip().strip("[]").lower()
-    if name == "localhost" or name.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
 
 
 class _Settings(BaseSettings):
