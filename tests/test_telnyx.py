@@ -428,8 +428,10 @@ def test_timeouts_and_connection_errors_are_transient(
 
 def test_another_request_failure_blames_the_provider(wire: responses.RequestsMock) -> None:
     wire.post(FAXES, body=requests.TooManyRedirects("redirect loop"))
-    with pytest.raises(ProviderError, match="redirect loop"):
+    # Named by type only: a request exception's text can quote the headers, key included.
+    with pytest.raises(ProviderError, match="TooManyRedirects") as caught:
         make_fax().send(fax_point, document, CTX)
+    assert "redirect loop" not in str(caught.value)
 
 
 def test_a_rejected_destination_falls_back_to_the_next_channel(

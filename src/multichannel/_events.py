@@ -93,15 +93,18 @@ def apply_event(
             dispatch.note(now, f"the person opted back in on {where}{detail}")
     elif event.kind is EventKind.OPTED_OUT:
         store.add_opt_out(attempt.channel, attempt.address)
-        if dispatch.status is not Status.CANCELLED:
+        if dispatch.status in _LIVE:
             dispatch.note(now, f"the person opted out on {where}{detail}")
             _finish(
                 dispatch, now, Status.CANCELLED, "opted out: not contacted on any other channel"
             )
     elif attempt.outcome in (Outcome.ACCEPTED, Outcome.DELIVERED, Outcome.SENDING):
+        # While the call that sent it is still under way, that call falls back
+        # when it returns; falling back here would send twice at once.
+        in_flight = attempt.outcome is Outcome.SENDING
         attempt.outcome = Outcome.FAILED
         attempt.error = event.detail or "the provider reported a failure"
         dispatch.note(now, f"failed after acceptance on {where}{detail}")
-        if attempt is dispatch.current and dispatch.status in _LIVE:
+        if attempt is dispatch.current and dispatch.status in _LIVE and not in_flight:
             return Effect.FALL_BACK
     return Effect.UNCHANGED if len(dispatch.decisions) == noted else Effect.CHANGED

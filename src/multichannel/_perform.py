@@ -8,8 +8,8 @@ cancel), the answer is carried onto their newer copy rather than lost.
 from __future__ import annotations
 
 import logging
-from collections.abc import Generator
-from datetime import timedelta
+from collections.abc import Callable, Generator
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from multichannel._redact import mask_address
@@ -61,11 +61,15 @@ def perform(
     store: Store,
     clock: Clock,
     in_flight: timedelta,
+    open_at: Callable[[datetime], bool],
 ) -> Steps[Dispatch]:
     """Try each adapter of the point's channel until one accepts or the address is refused.
 
-    Returns the dispatch as saved, which may be a newer copy when someone
-    else saved it meanwhile (an answer arriving during the call).
+    ``open_at`` tells whether the point may still be contacted at an instant:
+    when quiet hours or ``deliver_by`` arrive during retries, the attempt is
+    withdrawn and the point waits for its next opening. Returns the dispatch as
+    saved, which may be a newer copy when someone else saved it meanwhile (an
+    answer arriving during the call).
     """
     now = clock.now()
     attempt = Attempt(channel=point.channel, address=point.address, label=point.label, at=now)
@@ -87,7 +91,9 @@ def perform(
         metadata=dispatch.message.metadata,
     )
     for adapter in registry.for_channel(point.channel):
-        result = yield Call(adapter, point, content, ctx)
+        if not open_at(clock.now()):
+            return _closed(dispatch, attempt, since, store=store, clock=clock)
+        result = yield Call(adapter, point, content, ctx, open_at)
         attempt.tries += result.tries
         attempt.provider = adapter.name
         now = clock.now()
@@ -114,6 +120,8 @@ def perform(
         if isinstance(error, PermanentError):
             dispatch.note(now, f"{adapter.name} refused {point.describe()}: {error}")
             break
+        if result.closed:
+            return _closed(dispatch, attempt, since, store=store, clock=clock)
         if isinstance(error, TransientError):
             why = f"still failing after {result.tries} tries: {error}"
         elif isinstance(error, ProviderError):
@@ -129,6 +137,19 @@ def perform(
         dispatch.note(now, f"{adapter.name} {why}; trying the next provider if there is one")
     attempt.outcome = Outcome.FAILED
     return _commit_attempt(dispatch, attempt, since, store=store, clock=clock)
+
+
+def _closed(
+    dispatch: Dispatch, attempt: Attempt, since: int, *, store: Store, clock: Clock
+) -> Dispatch:
+    """Withdraw an attempt cut short because the point closed (quiet hours, deliver_by)."""
+    dispatch.note(
+        clock.now(),
+        f"{attempt.channel} {attempt.address} closed during retries after {attempt.tries} "
+        f"{'try' if attempt.tries == 1 else 'tries'} ({attempt.error or 'no answer yet'}); "
+        "it is tried again when it opens",
+    )
+    return _commit_attempt(dispatch, attempt, since, store=store, clock=clock, withdraw=True)
 
 
 def _commit_attempt(
@@ -164,6 +185,11 @@ def _commit_attempt(
         mine = fresh.same_attempt(attempt)
         if mine is None and not withdraw:
             fresh.attempts.append(attempt)
+        elif mine is not None and mine.outcome is not Outcome.SENDING and not withdraw:
+            # An event settled it during the call (a bounce): that verdict stands,
+            # and the provider's id and tries are added to it.
+            mine.provider, mine.provider_id = attempt.provider, attempt.provider_id
+            mine.tries, mine.accepted_at = attempt.tries, attempt.accepted_at
         elif mine is not None:
             fresh.attempts[fresh.attempts.index(mine)] = attempt
         fresh.decisions.extend(notes)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from tenacity import (
@@ -36,15 +38,18 @@ class Call:
     point: ContactPoint
     content: Content
     ctx: SendContext
+    open_at: Callable[[datetime], bool] = field(default=lambda _: True)
+    """Whether the point may still be contacted at an instant: no retry lands outside."""
 
 
 @dataclass(frozen=True)
 class CallResult:
-    """A receipt or the last error, and how many tries it took."""
+    """A receipt or the last error, how many tries it took, and whether closing time ended it."""
 
     receipt: Receipt | None
     error: BaseException | None
     tries: int
+    closed: bool = False
 
 
 class _WaitRetryAfter:
@@ -64,17 +69,28 @@ class _WaitRetryAfter:
         return float(self._backoff(state))
 
 
-def _stop(policy: RetryPolicy) -> Any:
-    def stop(state: RetryCallState) -> bool:
-        if state.attempt_number >= policy.tries:
+class _Stop:
+    """Stop after the policy's tries, on a too-long Retry-After, or before a closed instant."""
+
+    def __init__(self, policy: RetryPolicy, call: Call, clock: Clock) -> None:
+        self._policy = policy
+        self._call = call
+        self._clock = clock
+        self.closed = False
+
+    def __call__(self, state: RetryCallState) -> bool:
+        if state.attempt_number >= self._policy.tries:
             return True
         error = state.outcome.exception() if state.outcome else None
         hint = error.retry_after if isinstance(error, TransientError) else None
         # A provider that asks for a longer pause than the policy allows is not
         # waited for here: the next provider or channel is tried instead.
-        return hint is not None and hint > policy.maximum
-
-    return stop
+        if hint is not None and hint > self._policy.maximum:
+            return True
+        # Waiting must not carry a retry into quiet hours or past deliver_by.
+        retry_at = self._clock.now() + timedelta(seconds=state.upcoming_sleep)
+        self.closed = not self._call.open_at(retry_at)
+        return self.closed
 
 
 def _log_retry(state: RetryCallState) -> None:
@@ -83,9 +99,9 @@ def _log_retry(state: RetryCallState) -> None:
     logger.info("transient failure (%s); try %d again in %.1fs", error, state.attempt_number, sleep)
 
 
-def _settings(policy: RetryPolicy) -> dict[str, Any]:
+def _settings(policy: RetryPolicy, stop: _Stop) -> dict[str, Any]:
     return {
-        "stop": _stop(policy),
+        "stop": stop,
         "wait": _WaitRetryAfter(policy),
         "retry": retry_if_exception_type(TransientError),
         "before_sleep": _log_retry,
@@ -105,11 +121,12 @@ def call_with_retries(call: Call, policy: RetryPolicy, clock: Clock) -> CallResu
 
     logger.debug("sending on %s to %s", call.adapter.name, mask_address(call.point.address))
     # Built outside the try: a fault here is the library's, never the adapter's.
-    retrying = Retrying(sleep=clock.sleep, **_settings(policy))
+    stop = _Stop(policy, call, clock)
+    retrying = Retrying(sleep=clock.sleep, **_settings(policy, stop))
     try:
         receipt: Receipt = retrying(once)
     except Exception as error:
-        return CallResult(None, error, tries)
+        return CallResult(None, error, tries, closed=stop.closed)
     return CallResult(receipt, None, tries)
 
 
@@ -124,9 +141,10 @@ async def acall_with_retries(call: Call, policy: RetryPolicy, clock: Clock) -> C
         return await call.adapter.asend(call.point, call.content, ctx)
 
     logger.debug("sending on %s to %s", call.adapter.name, mask_address(call.point.address))
-    retrying = AsyncRetrying(sleep=clock.asleep, **_settings(policy))
+    stop = _Stop(policy, call, clock)
+    retrying = AsyncRetrying(sleep=clock.asleep, **_settings(policy, stop))
     try:
         receipt: Receipt = await retrying(once)
     except Exception as error:
-        return CallResult(None, error, tries)
+        return CallResult(None, error, tries, closed=stop.closed)
     return CallResult(receipt, None, tries)

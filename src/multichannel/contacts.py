@@ -67,9 +67,35 @@ ChannelName = Annotated[str, BeforeValidator(_channel_name)]
 Label = Annotated[str | None, BeforeValidator(_label_name)]
 
 
+STORED = {"stored": True}
+"""Validation context for data the library wrote itself: addresses are not checked again.
+
+A store reading back a dispatch passes it, so that a number the phone-number
+database no longer accepts (data changes with each release) cannot make a
+stored dispatch unreadable.
+"""
+
+
+def _stored(info: ValidationInfo) -> bool:
+    return isinstance(info.context, dict) and info.context.get("stored") is True
+
+
 def address_key(channel: str, address: str) -> str:
-    """The form of ``address`` to compare by: email addresses ignore case, others are exact."""
-    return address.casefold() if channel in EMAIL_CHANNELS else address
+    """The form of ``address`` that stores compare: one person, one key.
+
+    Email addresses ignore case; a phone number with a country code is read
+    into E.164 (``+1 734-555-0100`` and ``+17345550100`` are one number);
+    anything else is compared as written, trimmed.
+    """
+    text = address.strip()
+    if channel in EMAIL_CHANNELS:
+        return text.casefold()
+    if channel in PHONE_CHANNELS and text.startswith("+"):
+        try:
+            return normalise_phone(text, None)
+        except ValueError:
+            return text
+    return text
 
 
 def normalise_phone(number: str, region: str | None) -> str:
@@ -120,6 +146,8 @@ class ContactPoint(BaseModel):
     @field_validator("address")
     @classmethod
     def _check_address(cls, value: str, info: ValidationInfo) -> str:
+        if _stored(info):
+            return value
         channel = info.data.get("channel")
         value = value.strip()
         if channel in PHONE_CHANNELS:
@@ -282,6 +310,8 @@ class Contact(BaseModel):
     def _resolve_numbers(
         cls, points: tuple[ContactPoint, ...], info: ValidationInfo
     ) -> tuple[ContactPoint, ...]:
+        if _stored(info):
+            return points
         region = info.data.get("region")
         resolved = []
         for index, point in enumerate(points):

@@ -161,14 +161,17 @@ class Dispatcher:
     def cancel(self, dispatch_id: str, reason: str = "cancelled by the sender") -> Dispatch:
         """Stop a dispatch: one still to send, or accepted and so open to a fallback.
 
-        A dispatch already answered, failed, expired, suppressed, cancelled or
-        in review is returned unchanged. Raises UnknownDispatch.
+        A dispatch in review may be cancelled too, closing it without saying
+        whether its interrupted send went out. One already answered, failed,
+        expired, suppressed or cancelled is returned unchanged. Raises
+        UnknownDispatch.
         """
         while True:
             dispatch = self.get(dispatch_id)
             if dispatch.status.is_final and dispatch.status not in (
                 Status.ACCEPTED,
                 Status.DELIVERED,
+                Status.REVIEW,
             ):
                 return dispatch
             self._finish(dispatch, Status.CANCELLED, reason)
@@ -340,6 +343,13 @@ class Dispatcher:
         dispatch.note(now, action.reason)
 
     def _perform(self, dispatch: Dispatch, point: ContactPoint) -> Steps[Dispatch]:
+        schedules = self.strategy.schedules(dispatch.contact, point, dispatch.message)
+        deliver_by = dispatch.message.deliver_by
+
+        def open_at(at: datetime) -> bool:
+            in_time = deliver_by is None or at <= deliver_by
+            return in_time and all(schedule.is_open(at) for schedule in schedules)
+
         return perform(
             dispatch,
             point,
@@ -347,6 +357,7 @@ class Dispatcher:
             store=self.store,
             clock=self.clock,
             in_flight=self.in_flight,
+            open_at=open_at,
         )
 
     def _record(self, event: DeliveryEvent) -> Steps[Dispatch]:

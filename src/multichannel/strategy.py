@@ -299,7 +299,15 @@ class FallbackStrategy:
         self, attempts: Sequence[Attempt], cut_by_deadline: bool, notes: list[str]
     ) -> Action:
         """The stop once no candidate is left to try."""
-        if cut_by_deadline:
+        reached = any(
+            attempt.outcome in (Outcome.ACCEPTED, Outcome.DELIVERED, Outcome.UNANSWERED)
+            for attempt in attempts
+        )
+        if cut_by_deadline and reached:
+            # The person had the message and did not answer in time: that is
+            # silence, not a delivery that never happened.
+            status, reason = Status.UNANSWERED, "no answer before deliver_by"
+        elif cut_by_deadline:
             status, reason = (
                 Status.EXPIRED,
                 "deliver_by passed before another channel could be used",

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import ipaddress
 from email.utils import parseaddr
 
+from multichannel.adapters._env import loopback
 from multichannel.errors import ConfigurationError
 from multichannel.messages import Content
 
@@ -38,14 +38,3 @@ def mailbox(setting: str, value: str, adapter: str) -> str:
     if not local or "." not in domain or any(char in value for char in "\r\n"):
         raise ConfigurationError(f"{adapter}: {setting} {value!r} is not an email address")
     return address
-
-
-def loopback(host: str) -> bool:
-    """True when ``host`` names this machine, where plain text never crosses a network."""
-    name = host.strip().strip("[]").lower()
-    if name == "localhost" or name.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False

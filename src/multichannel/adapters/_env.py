@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import TypeVar
+from urllib.parse import urlsplit
 
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 from pydantic_settings import BaseSettings
 
 from multichannel.errors import ConfigurationError
 
-__all__ = ["load_settings"]
+__all__ = ["load_settings", "loopback", "plain_origin_allowed", "secret_setting"]
 
 _S = TypeVar("_S", bound=BaseSettings)
 
@@ -31,3 +33,35 @@ def load_settings(settings: type[_S], adapter: str) -> _S:
             else:
                 problems.append(f"{name} is invalid: {item['msg']}")
         raise ConfigurationError(f"{adapter}: " + "; ".join(problems)) from None
+
+
+def secret_setting(value: str | SecretStr, setting: str, adapter: str) -> SecretStr:
+    """``value`` as a SecretStr, trimmed; ConfigurationError if empty or holding spaces.
+
+    A key read from a mounted secret file often ends in a newline, which an
+    HTTP client would then refuse while quoting the header, key and all.
+    """
+    text = value.get_secret_value() if isinstance(value, SecretStr) else value
+    text = text.strip()
+    if not text:
+        raise ConfigurationError(f"{adapter}: {setting} is empty")
+    if any(char.isspace() or not char.isprintable() for char in text):
+        raise ConfigurationError(f"{adapter}: {setting} contains spaces or control characters")
+    return SecretStr(text)
+
+
+def loopback(host: str) -> bool:
+    """True when ``host`` names this machine, where plain text never crosses a network."""
+    name = host.strip().strip("[]").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def plain_origin_allowed(url: str) -> bool:
+    """True for https, or for plain http to this machine: secrets never cross a network bare."""
+    parts = urlsplit(url.strip())
+    return parts.scheme == "https" or loopback(parts.hostname or "")

@@ -26,6 +26,7 @@ from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from multichannel._redact import mask_address
+from multichannel.adapters._env import plain_origin_allowed, secret_setting
 from multichannel.errors import (
     ConfigurationError,
     DeliveryError,
@@ -152,6 +153,11 @@ def _origin(base_url: str | None, adapter: str) -> tuple[str, str, str] | None:
             f"{adapter}: base_url must be an origin such as 'http://127.0.0.1:8080', "
             f"not {base_url!r}"
         )
+    if not plain_origin_allowed(base_url):
+        raise ConfigurationError(
+            f"{adapter}: base_url {base_url!r} would send the auth token unencrypted; "
+            "use https (plain http is for 127.0.0.1 only)"
+        )
     return parts.scheme, parts.netloc, parts.path.rstrip("/")
 
 
@@ -261,9 +267,8 @@ class TwilioConnection:
         base_url: str | None,
         timeout: float,
     ) -> None:
-        token = auth_token if isinstance(auth_token, SecretStr) else SecretStr(auth_token)
+        token = secret_setting(auth_token, "auth_token", adapter)
         self.account_sid = require_text(account_sid, "account_sid", adapter)
-        require_text(token.get_secret_value(), "auth_token", adapter)
         if not timeout > 0:
             raise ConfigurationError(f"{adapter}: timeout must be above 0 seconds, not {timeout}")
         origin = _origin(base_url, adapter)

@@ -29,7 +29,7 @@ class SentMessage:
 
 @dataclass
 class _Rejection:
-    error: DeliveryError | type[DeliveryError]
+    error: Exception | type[Exception]
     remaining: int | None
 
 
@@ -53,12 +53,14 @@ class Outbox(BaseAdapter):
     def reject(
         self,
         address: str,
-        error: DeliveryError | type[DeliveryError],
+        error: Exception | type[Exception],
         times: int | None = None,
     ) -> None:
         """Fail sends to ``address`` with ``error``: the next ``times`` sends, or all if None.
 
-        Raises ValueError if ``times`` is below 1.
+        ``error`` is usually a `DeliveryError`; a `ConfigurationError` or any
+        other exception shows how the dispatcher treats a misconfigured or
+        broken adapter. Raises ValueError if ``times`` is below 1.
         """
         if times is not None and times < 1:
             raise ValueError(f"times must be at least 1 or None (always), not {times}")
@@ -85,8 +87,11 @@ class Outbox(BaseAdapter):
                     if rejection.remaining == 0:
                         del self._rejections[point.address]
                 error = rejection.error
+                reason = f"outbox told to reject {point.address}"
+                if isinstance(error, type) and issubclass(error, DeliveryError):
+                    raise error(reason, provider=self.name)
                 if isinstance(error, type):
-                    error = error(f"outbox told to reject {point.address}", provider=self.name)
+                    raise error(reason)
                 raise error
             # The random part keeps ids unique across processes sharing one store.
             provider_id = f"outbox-{self._run}-{next(self._ids)}"

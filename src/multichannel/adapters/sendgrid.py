@@ -26,7 +26,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from multichannel._redact import mask_address
 from multichannel.adapters._email import loopback, mailbox, subject_line
-from multichannel.adapters._env import load_settings
+from multichannel.adapters._env import load_settings, secret_setting
 from multichannel.adapters.base import BaseAdapter, Receipt, SendContext
 from multichannel.clock import Clock, SystemClock
 from multichannel.contacts import ContactPoint
@@ -137,9 +137,7 @@ class SendGridEmail(BaseAdapter):
         timeout: float = 30,
         clock: Clock | None = None,
     ) -> None:
-        key = api_key if isinstance(api_key, SecretStr) else SecretStr(api_key)
-        if not key.get_secret_value().strip():
-            raise ConfigurationError("sendgrid: api_key is empty")
+        key = secret_setting(api_key, "api_key", "sendgrid")
         if timeout <= 0:
             raise ConfigurationError("sendgrid: timeout must be longer than zero seconds")
         mailbox("from_email", from_email, "sendgrid")
@@ -200,6 +198,12 @@ class SendGridEmail(BaseAdapter):
             error = _translate(err, self._clock.now())
             logger.info("email to %s not sent: %s", masked, error)
             raise error from err
+        except (ValueError, UnicodeError) as err:
+            # http.client quotes a header it refuses, key and all: name the type only.
+            raise ProviderError(
+                f"the request to SendGrid could not be built ({type(err).__name__})",
+                provider=self.name,
+            ) from None
         message_id = response.headers.get("X-Message-Id")
         if message_id:
             logger.info("email to %s accepted by SendGrid as %s", masked, message_id)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from multichannel.adapters._env import load_settings
+from multichannel.adapters._env import load_settings, plain_origin_allowed, secret_setting
 from multichannel.adapters.base import BaseAdapter, Receipt, SendContext
 from multichannel.contacts import ContactPoint, normalise_phone
 from multichannel.errors import (
@@ -102,9 +102,7 @@ class TelnyxFax(BaseAdapter):
             import requests
         except ImportError:
             raise ConfigurationError(_INSTALL_HINT) from None
-        key = api_key if isinstance(api_key, SecretStr) else SecretStr(api_key)
-        if not key.get_secret_value().strip():
-            raise ConfigurationError("telnyx-fax: api_key is empty")
+        key = secret_setting(api_key, "api_key", "telnyx-fax")
         if not connection_id.strip():
             raise ConfigurationError("telnyx-fax: connection_id is empty")
         try:
@@ -114,6 +112,11 @@ class TelnyxFax(BaseAdapter):
         origin = (base_url or DEFAULT_BASE_URL).rstrip("/")
         if not origin.startswith(("http://", "https://")):
             raise ConfigurationError(f"telnyx-fax: base_url {origin!r} is not an http(s) URL")
+        if not plain_origin_allowed(origin):
+            raise ConfigurationError(
+                f"telnyx-fax: base_url {origin!r} would send the API key unencrypted; "
+                "use https (plain http is for 127.0.0.1 only)"
+            )
         if timeout <= 0:
             raise ConfigurationError("telnyx-fax: timeout must be more than zero seconds")
         self._api_key = key
@@ -204,7 +207,10 @@ class TelnyxFax(BaseAdapter):
             return TransientError(f"could not connect to {self.base_url}", provider=self.name)
         response = err.response
         if response is None:
-            return ProviderError(f"the request to Telnyx failed: {err}", provider=self.name)
+            # The exception's text can quote the request's headers, key included.
+            return ProviderError(
+                f"the request to Telnyx failed: {type(err).__name__}", provider=self.name
+            )
         status = response.status_code
         code, field, said = _telnyx_error(response)
         kind, meaning = next(

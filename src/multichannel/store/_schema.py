@@ -67,8 +67,8 @@ dispatches = Table(
     "multichannel_dispatches",
     metadata,
     Column("id", String(64), primary_key=True),
-    Column("contact_id", String(255), nullable=False),
-    Column("message_key", String(255)),
+    Column("contact_id", Text, nullable=False),
+    Column("message_key", Text),
     Column("status", String(32), nullable=False),
     Column("next_action_at", UTCDateTime),
     Column("created_at", UTCDateTime, nullable=False),
@@ -84,7 +84,7 @@ Index("ix_multichannel_due", dispatches.c.status, dispatches.c.next_action_at)
 provider_ids = Table(
     "multichannel_provider_ids",
     metadata,
-    Column("provider_id", String(255), primary_key=True),
+    Column("provider_id", Text, primary_key=True),
     Column("dispatch_id", String(64), nullable=False),
 )
 
@@ -101,7 +101,7 @@ points_tried = Table(
         autoincrement=True,
     ),
     Column("channel", String(64), nullable=False),
-    Column("address", String(320), nullable=False),
+    Column("address", Text, nullable=False),
     Column("dispatch_id", String(64), nullable=False),
     Column("tried_at", UTCDateTime, nullable=False),
     UniqueConstraint("channel", "address", "dispatch_id", name="uq_multichannel_point_dispatch"),
@@ -112,7 +112,7 @@ opt_outs = Table(
     "multichannel_opt_outs",
     metadata,
     Column("channel", String(64), primary_key=True),
-    Column("address", String(320), primary_key=True),
+    Column("address", Text, primary_key=True),
     Column("at", UTCDateTime, nullable=False),
 )
 

@@ -7,10 +7,15 @@ import threading
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 
+from multichannel.contacts import address_key
 from multichannel.dispatch import Dispatch, Status
 from multichannel.errors import StaleDispatch
 
 __all__ = ["MemoryStore"]
+
+
+def _key(channel: str, address: str) -> tuple[str, str]:
+    return channel, address_key(channel, address)
 
 
 class MemoryStore:
@@ -58,7 +63,7 @@ class MemoryStore:
         for attempt in dispatch.attempts:
             if attempt.provider_id is not None:
                 self._provider_ids[attempt.provider_id] = dispatch.id
-            tried = self._points.setdefault((attempt.channel, attempt.address), {})
+            tried = self._points.setdefault(_key(attempt.channel, attempt.address), {})
             before = tried.get(dispatch.id)
             if before is None:
                 tried[dispatch.id] = (attempt.at, next(self._order))
@@ -78,7 +83,7 @@ class MemoryStore:
     def find_by_address(self, channel: str, address: str) -> Dispatch | None:
         """The dispatch that tried the point last; of two at one instant, the later to start."""
         with self._lock:
-            tried = self._points.get((channel, address))
+            tried = self._points.get(_key(channel, address))
             if not tried:
                 return None
             latest = max(tried, key=tried.__getitem__)
@@ -132,15 +137,15 @@ class MemoryStore:
 
     def add_opt_out(self, channel: str, address: str) -> None:
         with self._lock:
-            self._opt_outs.add((channel, address))
+            self._opt_outs.add(_key(channel, address))
 
     def remove_opt_out(self, channel: str, address: str) -> None:
         with self._lock:
-            self._opt_outs.discard((channel, address))
+            self._opt_outs.discard(_key(channel, address))
 
     def opted_out(self, points: Iterable[tuple[str, str]]) -> frozenset[tuple[str, str]]:
         with self._lock:
-            return frozenset(point for point in points if point in self._opt_outs)
+            return frozenset(point for point in points if _key(*point) in self._opt_outs)
 
     def __repr__(self) -> str:
         return f"MemoryStore(dispatches={len(self._dispatches)})"

@@ -11,12 +11,14 @@ writer, so a caller may save while iterating `SQLStore.dispatches`.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import (
     Connection,
     Engine,
@@ -32,9 +34,11 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.pool import StaticPool
 
+from multichannel.contacts import STORED, address_key
 from multichannel.dispatch import Dispatch, Status
 from multichannel.errors import ConfigurationError, StaleDispatch
 from multichannel.store._schema import (
@@ -47,6 +51,8 @@ from multichannel.store._schema import (
 )
 
 __all__ = ["SQLStore"]
+
+logger = logging.getLogger("multichannel.store")
 
 _LIVE = (Status.SCHEDULED.value, Status.AWAITING_RESPONSE.value)
 _READ = "multichannel_read"
@@ -83,13 +89,31 @@ def _prepare_sqlite(engine: Engine) -> None:
 
 def _engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        memory = url in ("sqlite://", "sqlite:///:memory:")
+        parsed = make_url(url)
+        memory = parsed.database in (None, "", ":memory:")
         return create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30},
             poolclass=StaticPool if memory else None,
         )
     return create_engine(url, pool_pre_ping=True)
+
+
+def _decode(body: str) -> Dispatch:
+    return Dispatch.model_validate_json(body, context=STORED)
+
+
+def _readable(rows: Iterable[Any]) -> tuple[list[Dispatch], list[str]]:
+    """The dispatches of ``(id, body)`` rows, and the ids of rows that cannot be read."""
+    readable, unreadable = [], []
+    for row in rows:
+        try:
+            readable.append(_decode(row.body))
+        except ValidationError as err:
+            # One bad row must not stop the queue; the ids go to review.
+            logger.error("stored dispatch %s cannot be read (%s)", row.id, err.errors()[0]["msg"])
+            unreadable.append(row.id)
+    return readable, unreadable
 
 
 def _insert_ignoring_duplicates(
@@ -155,7 +179,12 @@ class SQLStore:
             threading.RLock() if self._memory else nullcontext()
         )
         if migrate:
-            self.upgrade()
+            try:
+                self.upgrade()
+            except OperationalError as err:
+                raise ConfigurationError(
+                    f"cannot reach the database {self!r}: {err.orig or err}"
+                ) from None
 
     def __repr__(self) -> str:
         return f"SQLStore({self.engine.url.render_as_string(hide_password=True)!r})"
@@ -237,7 +266,10 @@ class SQLStore:
         with self._reading() as connection:
             dispatch_id = connection.execute(
                 select(points_tried.c.dispatch_id)
-                .where(points_tried.c.channel == channel, points_tried.c.address == address)
+                .where(
+                    points_tried.c.channel == channel,
+                    points_tried.c.address == address_key(channel, address),
+                )
                 .order_by(points_tried.c.tried_at.desc(), points_tried.c.seq.desc())
                 .limit(1)
             ).scalar()
@@ -249,8 +281,8 @@ class SQLStore:
 
     def due(self, now: datetime, limit: int | None = None) -> list[Dispatch]:
         with self._reading() as connection:
-            rows = connection.execute(self._due_query(now, limit)).scalars().all()
-        return [Dispatch.model_validate_json(body) for body in rows]
+            rows = connection.execute(self._due_query(now, limit)).all()
+        return _readable(rows)[0]
 
     def claim_due(
         self, now: datetime, *, lease: timedelta, owner: str, limit: int | None = None
@@ -258,8 +290,13 @@ class SQLStore:
         """Due dispatches not leased by anyone, now leased to ``owner`` until ``now + lease``."""
         query = self._due_query(now, limit).with_for_update(skip_locked=True)
         with self._writing() as connection:
-            bodies = connection.execute(query).scalars().all()
-            claimed = [Dispatch.model_validate_json(body) for body in bodies]
+            claimed, unreadable = _readable(connection.execute(query).all())
+            if unreadable:
+                connection.execute(
+                    update(dispatches)
+                    .where(dispatches.c.id.in_(unreadable))
+                    .values(status=Status.REVIEW.value, next_action_at=None)
+                )
             if claimed:
                 connection.execute(
                     update(dispatches)
@@ -278,52 +315,67 @@ class SQLStore:
             )
 
     def dispatches(self, status: Status | None = None) -> Iterator[Dispatch]:
-        query = select(dispatches.c.body).order_by(dispatches.c.created_at, dispatches.c.id)
+        query = select(dispatches.c.id, dispatches.c.body).order_by(
+            dispatches.c.created_at, dispatches.c.id
+        )
         if status is not None:
             query = query.where(dispatches.c.status == status.value)
         if self._memory:
             # The one shared connection cannot stay in a read while the caller
             # saves; a database in memory is small enough to read at once.
             with self._reading() as connection:
-                bodies = connection.execute(query).scalars().all()
-            yield from (Dispatch.model_validate_json(body) for body in bodies)
+                rows = connection.execute(query).all()
+            yield from _readable(rows)[0]
             return
         with self._reading() as connection:
-            for body in connection.execute(query.execution_options(yield_per=500)).scalars():
-                yield Dispatch.model_validate_json(body)
+            for row in connection.execute(query.execution_options(yield_per=500)):
+                yield from _readable([row])[0]
 
     def add_opt_out(self, channel: str, address: str) -> None:
         with self._writing() as connection:
             _insert_ignoring_duplicates(
                 connection,
                 opt_outs,
-                [{"channel": channel, "address": address, "at": datetime.now(UTC)}],
+                [
+                    {
+                        "channel": channel,
+                        "address": address_key(channel, address),
+                        "at": datetime.now(UTC),
+                    }
+                ],
             )
 
     def remove_opt_out(self, channel: str, address: str) -> None:
         with self._writing() as connection:
             connection.execute(
-                delete(opt_outs).where(opt_outs.c.channel == channel, opt_outs.c.address == address)
+                delete(opt_outs).where(
+                    opt_outs.c.channel == channel,
+                    opt_outs.c.address == address_key(channel, address),
+                )
             )
 
     def opted_out(self, points: Iterable[tuple[str, str]]) -> frozenset[tuple[str, str]]:
-        wanted = list(dict.fromkeys(points))
-        if not wanted:
+        by_key: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        for channel, address in points:
+            by_key.setdefault((channel, address_key(channel, address)), []).append(
+                (channel, address)
+            )
+        if not by_key:
             return frozenset()
         with self._reading() as connection:
             rows = connection.execute(
                 select(opt_outs.c.channel, opt_outs.c.address).where(
-                    tuple_(opt_outs.c.channel, opt_outs.c.address).in_(wanted)
+                    tuple_(opt_outs.c.channel, opt_outs.c.address).in_(list(by_key))
                 )
             ).all()
-        return frozenset((row.channel, row.address) for row in rows)
+        return frozenset(point for row in rows for point in by_key[(row.channel, row.address)])
 
     # Private helpers.
 
     @staticmethod
     def _due_query(now: datetime, limit: int | None) -> Any:
         query = (
-            select(dispatches.c.body)
+            select(dispatches.c.id, dispatches.c.body)
             .where(
                 dispatches.c.status.in_(_LIVE),
                 dispatches.c.next_action_at <= now,
@@ -361,7 +413,7 @@ class SQLStore:
         )
         latest: dict[tuple[str, str], datetime] = {}
         for attempt in dispatch.attempts:
-            point = (attempt.channel, attempt.address)
+            point = (attempt.channel, address_key(attempt.channel, attempt.address))
             latest[point] = max(attempt.at, latest.get(point, attempt.at))
         _upsert_points(
             connection,
@@ -374,7 +426,7 @@ class SQLStore:
     @staticmethod
     def _one(connection: Connection, condition: Any) -> Dispatch | None:
         body = connection.execute(select(dispatches.c.body).where(condition)).scalar()
-        return None if body is None else Dispatch.model_validate_json(body)
+        return None if body is None else _decode(body)
 
     @staticmethod
     def _by_key(connection: Connection, contact_id: str, key: str) -> Dispatch | None:
