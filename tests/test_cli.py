@@ -339,8 +339,10 @@ def test_send_reports_errors_once_each_and_exits_1(tmp_path: Path) -> None:
 
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [
+        "warning: adapter fake-absent is left out: "
+        "ModuleNotFoundError: No module named 'mc_fakeplug_absent'",
         "error: 4 contacts ('ann', 'bob', 'cat' and 1 more): "
-        "ConfigurationError: fake-fax: the API key was rejected"
+        "ConfigurationError: fake-fax: the API key was rejected",
     ]
     lines = {line.split("│")[1].strip(): line.split("│")[2].strip() for line in _rows(result)}
     assert lines == {"accepted": "1", "error": "4", "total": "5"}
@@ -418,3 +420,19 @@ def test_main_runs_the_command(
 
     assert exited.value.code == 0
     assert capsys.readouterr().out == f"multichannel {__version__}\n"
+
+
+@pytest.mark.usefixtures("no_provider_settings")
+def test_send_refuses_a_provider_whose_settings_are_wrong(
+    files: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SMTP_HOST", "localhost")
+    monkeypatch.setenv("SMTP_FROM", "clinic@example.com")
+    monkeypatch.setenv("SMTP_PORT", "abc")
+
+    result = invoke("send", *files)
+
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: adapter smtp is set up wrongly: ")
+    assert "SMTP_PORT" in result.stderr
+    assert "Traceback" not in result.output

@@ -295,3 +295,21 @@ def test_the_hidden_resume_command_refuses_bad_input(
     assert result.exit_code == 2
     assert result.stderr == f"error: {expected}\n"
     assert "demo-resume" not in invoke("--help").stdout
+
+
+def test_local_providers_without_their_sdks_say_how_to_install_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import multichannel._cli_demo as cli_demo
+    from multichannel import ConfigurationError
+
+    def missing_sdk() -> DemoRun:
+        raise ConfigurationError("sendgrid: the SendGrid SDK is not installed; pip install x")
+
+    monkeypatch.setattr(cli_demo, "run_local_demo", missing_sdk)
+
+    result = invoke("demo", "--providers", "local")
+
+    assert result.exit_code == 2
+    assert "pip install 'multichannel[all]'" in result.stderr
+    assert "Traceback" not in result.output

@@ -314,6 +314,11 @@ def test_check_text_lists_the_contacts_with_their_flags(tmp_path: Path) -> None:
         ("c.csv", "id,email,EMAIL\nann,a@example.com,b@example.com\n", "column 'email' appears"),
         ("c.csv", "name,email\nann,a@example.com\n", "c.csv: the header has no 'id' column"),
         ("c.csv", "", "c.csv: the file is empty"),
+        (
+            "c.csv",
+            'id,name,sms\nalice,"Alice,+17345550100\nbob,Bob,+17345550101\n',
+            "c.csv: line 3: unexpected end of data (is a quote left open?)",
+        ),
         ("c.csv", "id,email\n", "c.csv: contains no contacts"),
         ("c.csv", b"id,name\nann,Ren\xe9\n", "c.csv: not UTF-8 text"),
         ("c.txt", "id\nann\n", "c.txt: unknown file type '.txt'; use .json, .yaml, .yml, .csv"),

@@ -218,7 +218,8 @@ def test_from_env_reads_the_twilio_variables(
     monkeypatch.setenv("TWILIO_ACCOUNT_SID", SID)
     monkeypatch.setenv("TWILIO_AUTH_TOKEN", TOKEN)
     monkeypatch.setenv("TWILIO_FROM_NUMBER", CALLER)
-    monkeypatch.setenv("TWILIO_STATUS_CALLBACK", "https://hooks.example.com/twilio/calls")
+    monkeypatch.setenv("TWILIO_STATUS_CALLBACK", "https://hooks.example.com/twilio/status")
+    monkeypatch.setenv("TWILIO_VOICE_STATUS_CALLBACK", "https://hooks.example.com/twilio/calls")
     monkeypatch.setenv("TWILIO_BASE_URL", "http://127.0.0.1:8080")
     wire.post(f"http://127.0.0.1:8080{PATH}", json=PLACED, status=201)
 

@@ -246,6 +246,28 @@ def test_a_reply_answers_a_message_that_expects_one(
     assert any("No, Thursday?" in line for line in after.timeline())
 
 
+def test_a_21610_status_falls_back_and_keeps_the_number_opted_out(
+    client: TestClient, dispatcher: Dispatcher, outbox: Outbox
+) -> None:
+    dispatch = dispatcher.send(alice("sms", "email"), NOTICE)
+    form = {
+        "MessageSid": outbox.sent[0].provider_id,
+        "MessageStatus": "failed",
+        "ErrorCode": "21610",
+        "To": SMS.address,
+    }
+
+    assert post_twilio(client, "/twilio/status", form).status_code == 200
+
+    after = dispatcher.get(dispatch.id)
+    assert [(a.channel, a.outcome) for a in after.attempts] == [
+        ("sms", Outcome.FAILED),
+        ("email", Outcome.ACCEPTED),
+    ]
+    later = dispatcher.send(alice("sms", "email"), Message(body="Reminder: tomorrow at 10:00."))
+    assert [attempt.channel for attempt in later.attempts] == ["email"]
+
+
 def test_a_yes_reply_answers_the_question_as_well_as_opting_back_in(
     client: TestClient, dispatcher: Dispatcher, clock: ManualClock, outbox: Outbox
 ) -> None:

@@ -120,9 +120,12 @@ def test_a_failure_without_an_error_code_says_what_happened() -> None:
     assert event.detail == "undelivered: the carrier could not deliver it"
 
 
-def test_error_21610_means_the_recipient_opted_out() -> None:
+def test_error_21610_is_a_failure_that_marks_the_number_opted_out() -> None:
+    # As when the send itself is refused with 21610: the number is opted out
+    # and the dispatch falls back, rather than being cancelled outright.
     [event] = status({"MessageStatus": "failed", "ErrorCode": "21610"})
-    assert event.kind is EventKind.OPTED_OUT
+    assert event.kind is EventKind.FAILED
+    assert event.point_opted_out
     assert (event.channel, event.address, event.provider_id) == ("sms", ALICE, "SM0001")
 
 
@@ -342,9 +345,16 @@ def test_other_callbacks_without_their_fields_are_malformed(
         read(url=CALLS_URL, body=body, headers=headers)
 
 
-def test_a_body_that_is_not_utf8_is_malformed() -> None:
+def test_a_signed_body_that_is_not_utf8_is_malformed() -> None:
     hooks = TwilioWebhooks(auth_token=TOKEN)
+    headers = {"X-Twilio-Signature": "c2lnbmF0dXJl"}
     with pytest.raises(MalformedWebhook, match="UTF-8"):
+        hooks.message_status(url=STATUS_URL, body=b"Body=\xff\xfe", headers=headers)
+
+
+def test_an_unsigned_body_is_refused_before_it_is_read() -> None:
+    hooks = TwilioWebhooks(auth_token=TOKEN)
+    with pytest.raises(MissingSignature):
         hooks.message_status(url=STATUS_URL, body=b"Body=\xff\xfe", headers={})
 
 

@@ -130,12 +130,33 @@ def duration(text: str, option: str) -> timedelta:
     return value
 
 
+def _unconfigured(problem: str) -> bool:
+    """True when a provider's only problem is that its variables are not set at all."""
+    _, _, clauses = problem.partition(": ")
+    return all(clause.endswith("is not set") for clause in clauses.split("; "))
+
+
 def build_registry(outbox: bool) -> Registry:
     """The outbox alone for a dry run, else every published adapter whose settings are set.
 
-    Exits with status 2 when no adapter is configured.
+    A provider whose settings are present but wrong (a bad port, a missing SDK)
+    is an error, not a provider quietly left out. Exits with status 2 when one
+    is set up wrongly or none is configured.
     """
-    registry = Registry([as_adapter(Outbox())]) if outbox else Registry.from_entry_points()
+    if outbox:
+        registry = Registry([as_adapter(Outbox())])
+    else:
+        found = Registry.discover()
+        for item in found:
+            if item.problem is None or _unconfigured(item.problem):
+                continue
+            if item.broken:
+                # Another package's broken plugin must not stop every send.
+                message = f"warning: adapter {item.name} is left out: {item.problem}"
+                typer.echo(" ".join(message.split()), err=True)
+                continue
+            fail(f"adapter {item.name} is set up wrongly: {item.problem}")
+        registry = Registry(item.adapter for item in found if item.adapter is not None)
     if not len(registry):
         fail(
             "no adapters are configured: set the environment variables of a provider "

@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from multichannel import ConfigurationError
 from multichannel._cli_common import fail, open_store, shown_url, user_errors
 from multichannel._demo_local import local_standins, run_local_demo
 from multichannel._demo_restart import DemoError, run_restart_demo
@@ -58,10 +59,22 @@ def demo(
                 with tempfile.TemporaryDirectory(prefix="multichannel-demo-") as folder:
                     run = _restarted(f"sqlite:///{Path(folder) / 'demo.db'}", local=local)
             else:
-                run = run_local_demo() if local else run_demo()
+                run = _run_local() if local else run_demo()
     except (DemoError, OSError) as err:
         fail(f"the demo could not run: {err}")
     show_demo(console(), run)
+
+
+def _run_local() -> DemoRun:
+    try:
+        return run_local_demo()
+    except ConfigurationError as err:
+        if "pip install" not in str(err):
+            raise
+        raise ConfigurationError(
+            f"{err}; --providers local needs every provider SDK: "
+            "pip install 'multichannel[all]' (make test installs them into .venv)"
+        ) from None
 
 
 def _restarted(url: str, *, local: bool) -> DemoRun:

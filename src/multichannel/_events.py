@@ -102,6 +102,8 @@ def apply_event(
         # While the call that sent it is still under way, that call falls back
         # when it returns; falling back here would send twice at once.
         in_flight = attempt.outcome is Outcome.SENDING
+        if event.point_opted_out:
+            store.add_opt_out(attempt.channel, attempt.address)
         attempt.outcome = Outcome.FAILED
         attempt.error = event.detail or "the provider reported a failure"
         dispatch.note(now, f"failed after acceptance on {where}{detail}")

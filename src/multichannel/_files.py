@@ -54,7 +54,7 @@ import csv
 import io
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -301,8 +301,17 @@ def _point_column(name: str) -> tuple[str, str | None]:
     return channel.strip(), label.strip() or None
 
 
+def _csv_rows(path: Path) -> Iterator[list[str]]:
+    """The rows of a CSV file; an unbalanced quote is an error, never a silent merge."""
+    reader = csv.reader(io.StringIO(_read_text(path), newline=""), strict=True)
+    try:
+        yield from reader
+    except csv.Error as err:
+        raise InputError(f"{path}: line {reader.line_num}: {err} (is a quote left open?)") from None
+
+
 def _load_csv(path: Path) -> list[Contact]:
-    rows = csv.reader(io.StringIO(_read_text(path), newline=""))
+    rows = _csv_rows(path)
     header = [name.strip().lower() for name in next(rows, [])]
     if not any(header):
         raise InputError(f"{path}: the file is empty; the first row must name the columns")

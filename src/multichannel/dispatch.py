@@ -128,6 +128,11 @@ class DeliveryEvent(BaseModel):
     address: str | None = Field(default=None, description="for replies: who sent it")
     at: AwareDatetime | None = Field(default=None, description="when it happened; default now")
     detail: str | None = Field(default=None, description="the provider's words, e.g. a bounce")
+    point_opted_out: bool = Field(
+        default=False,
+        description="a failure because the person had opted out of this point: the point is "
+        "marked opted out for every later dispatch, and this one falls back",
+    )
 
 
 class Dispatch(BaseModel):

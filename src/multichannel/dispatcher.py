@@ -27,7 +27,7 @@ from multichannel.errors import (
 )
 from multichannel.messages import Message
 from multichannel.store import MemoryStore, Store
-from multichannel.strategy import Action, FallbackStrategy
+from multichannel.strategy import Action, FallbackStrategy, RetryPolicy
 
 __all__ = ["Dispatcher"]
 
@@ -45,6 +45,13 @@ _SETTLED = frozenset(
         Status.REVIEW,
     }
 )
+
+
+def _longest_waits(registry: Registry, retry: RetryPolicy) -> timedelta:
+    """The most one send can spend waiting between retries, over every provider of a channel."""
+    channels = {adapter.channel for adapter in registry}
+    providers = max((len(registry.for_channel(channel)) for channel in channels), default=1)
+    return (retry.tries - 1) * (retry.maximum + retry.jitter) * providers
 
 
 class Dispatcher:
@@ -76,6 +83,14 @@ class Dispatcher:
         self.in_flight = in_flight
         self.registry = adapters if isinstance(adapters, Registry) else Registry(adapters)
         self.strategy = strategy or FallbackStrategy()
+        waits = _longest_waits(self.registry, self.strategy.retry)
+        if in_flight <= waits:
+            # A send still retrying when in_flight ends would be judged crashed
+            # by another worker and held for review (or sent twice).
+            raise ValueError(
+                f"in_flight ({in_flight}) must be longer than the retries of one send may "
+                f"wait ({waits}: the retry policy's waits times the providers of a channel)"
+            )
         self.clock: Clock = clock or SystemClock()
         self.store: Store = store if store is not None else MemoryStore()
 

@@ -126,12 +126,17 @@ class BaseAdapter:
 
 @dataclass(frozen=True)
 class Discovered:
-    """An adapter published under the entry-point group, and whether it could be built."""
+    """An adapter published under the entry-point group, and whether it could be built.
+
+    ``broken`` is True when the plugin itself failed (it would not import, or
+    raised something other than ConfigurationError), as opposed to settings.
+    """
 
     name: str
     target: str
     adapter: Adapter | None
     problem: str | None
+    broken: bool = False
 
 
 def _check(adapter: object) -> Adapter:
@@ -213,5 +218,6 @@ def _build(point: EntryPoint) -> Discovered:
     except ConfigurationError as err:
         return Discovered(point.name, point.value, None, str(err))
     except Exception as err:  # a broken plugin must not stop discovery of the others
-        return Discovered(point.name, point.value, None, f"{type(err).__name__}: {err}")
+        problem = f"{type(err).__name__}: {err}"
+        return Discovered(point.name, point.value, None, problem, broken=True)
     return Discovered(point.name, point.value, adapter, None)

@@ -49,6 +49,8 @@ def spoken_length(script: str) -> timedelta:
 
 class _VoiceSettings(TwilioSettings):
     from_number: str
+    # Calls report to their own route (/twilio/calls), apart from messages' /twilio/status.
+    voice_status_callback: str | None = None
 
 
 class TwilioVoiceDrop(TwilioAdapter):
@@ -95,7 +97,7 @@ class TwilioVoiceDrop(TwilioAdapter):
             account_sid=settings.account_sid,
             auth_token=settings.auth_token,
             from_number=settings.from_number,
-            status_callback=settings.status_callback,
+            status_callback=settings.voice_status_callback,
             base_url=settings.base_url,
         )
 

@@ -205,15 +205,20 @@ class TwilioSignature:
             ) from None
         self._validator: Any = RequestValidator(token)
 
-    def verify(
-        self, *, url: str, form: Sequence[tuple[str, str]], headers: Mapping[str, str]
-    ) -> None:
-        """Pass if the signature matches ``url`` and ``form``; raise a SignatureError if not."""
+    def require_header(self, headers: Mapping[str, str]) -> str:
+        """The signature header's value; MissingSignature when there is none."""
         signature = header(headers, self.signature_header)
         if signature is None:
             raise MissingSignature(
                 f"the {self.signature_header} header is missing", provider=self.provider
             )
+        return signature
+
+    def verify(
+        self, *, url: str, form: Sequence[tuple[str, str]], headers: Mapping[str, str]
+    ) -> None:
+        """Pass if the signature matches ``url`` and ``form``; raise a SignatureError if not."""
+        signature = self.require_header(headers)
         try:
             valid = bool(self._validator.validate(url, _FormValues.of(form), signature))
         except ValueError:  # a URL the SDK cannot parse, such as a port out of range

@@ -55,7 +55,9 @@ VOCABULARY: Mapping[tuple[str, str], tuple[EventKind | None, str]] = MappingProx
         ("MessageStatus", "failed"): (_FAILED, "Twilio could not send it"),
         ("MessageStatus", "canceled"): (_FAILED, "canceled before it was sent"),
         # Error codes on an undelivered or failed message.
-        ("ErrorCode", "21610"): (_OUT, "the recipient replied STOP to this sender"),
+        # Not delivered because of an earlier STOP: the number is marked opted out
+        # and the dispatch falls back, as when the send itself is refused with 21610.
+        ("ErrorCode", "21610"): (_FAILED, "the recipient replied STOP to this sender"),
         ("ErrorCode", "21211"): (_FAILED, "the To number is not a valid phone number"),
         ("ErrorCode", "21612"): (_FAILED, "the route between these numbers is not supported"),
         ("ErrorCode", "21614"): (_FAILED, "the To number is not a mobile number"),
@@ -116,6 +118,9 @@ def _required(form: Mapping[str, str], *names: str) -> str:
     raise MalformedWebhook(f"the callback has no {names[0]} field", provider=_PROVIDER)
 
 
+_OPTED_OUT_CODES = frozenset({"21610"})
+
+
 def parse_message_status(form: Mapping[str, str]) -> list[DeliveryEvent]:
     """Events for a verified message status callback: none while the message is on its way.
 
@@ -145,6 +150,7 @@ def parse_message_status(form: Mapping[str, str]) -> list[DeliveryEvent]:
             channel="sms" if to else None,
             address=point_address("sms", to) if to else None,
             detail=detail,
+            point_opted_out=kind is _FAILED and code in _OPTED_OUT_CODES,
         )
     ]
 
@@ -242,6 +248,8 @@ class TwilioWebhooks:
         return parse_call_status(self._verified(url, body, headers))
 
     def _verified(self, url: str, body: bytes | str, headers: Mapping[str, str]) -> dict[str, str]:
+        # An unsigned request is refused as such (403) before its body is read.
+        self._signature.require_header(headers)
         fields = _form(body)
         self._signature.verify(url=url, form=fields, headers=headers)
         return dict(fields)
