@@ -17,7 +17,7 @@ from multichannel._retry import Call, CallResult
 from multichannel.adapters.base import Registry, SendContext
 from multichannel.clock import Clock
 from multichannel.contacts import ContactPoint
-from multichannel.dispatch import Attempt, Dispatch, Outcome
+from multichannel.dispatch import Attempt, Dispatch, Outcome, Status
 from multichannel.errors import (
     ConfigurationError,
     OptedOut,
@@ -62,14 +62,16 @@ def perform(
     clock: Clock,
     in_flight: timedelta,
     open_at: Callable[[datetime], bool],
-) -> Steps[Dispatch]:
+    reopens: Callable[[datetime], datetime | None],
+) -> Steps[tuple[Dispatch, bool]]:
     """Try each adapter of the point's channel until one accepts or the address is refused.
 
-    ``open_at`` tells whether the point may still be contacted at an instant:
-    when quiet hours or ``deliver_by`` arrive during retries, the attempt is
-    withdrawn and the point waits for its next opening. Returns the dispatch as
-    saved, which may be a newer copy when someone else saved it meanwhile (an
-    answer arriving during the call).
+    ``open_at`` tells whether the point may still be contacted at an instant,
+    and ``reopens`` when it next may be (None: not in time). When quiet hours
+    or ``deliver_by`` would cut into the retries, the attempt is withdrawn and
+    the dispatch waits for the reopening, or, with none in time, the point has
+    failed. Returns the dispatch as saved (a newer copy when someone else saved
+    it meanwhile) and whether it now waits for that reopening.
     """
     now = clock.now()
     attempt = Attempt(channel=point.channel, address=point.address, label=point.label, at=now)
@@ -80,7 +82,7 @@ def perform(
     # knows the process died mid-call.
     dispatch.next_action_at = now + in_flight
     if not saved(store, dispatch):
-        return _reload(store, dispatch)  # changed meanwhile: decide again before sending
+        return _reload(store, dispatch), False  # changed meanwhile: decide again before sending
     since = len(dispatch.decisions)
     content = dispatch.message.content_for(point.channel)
     ctx = SendContext(
@@ -92,7 +94,7 @@ def perform(
     )
     for adapter in registry.for_channel(point.channel):
         if not open_at(clock.now()):
-            return _closed(dispatch, attempt, since, store=store, clock=clock)
+            return _closed(dispatch, attempt, since, reopens(clock.now()), store=store, clock=clock)
         result = yield Call(adapter, point, content, ctx, open_at)
         attempt.tries += result.tries
         attempt.provider = adapter.name
@@ -104,7 +106,7 @@ def perform(
             attempt.accepted_at = now
             attempt.error = None
             dispatch.note(now, f"{adapter.name} accepted the message for {point.describe()}")
-            return _commit_attempt(dispatch, attempt, since, store=store, clock=clock)
+            return _commit_attempt(dispatch, attempt, since, store=store, clock=clock), False
         error = result.error
         attempt.error = f"{type(error).__name__}: {error}"
         if isinstance(error, ConfigurationError):
@@ -120,8 +122,9 @@ def perform(
         if isinstance(error, PermanentError):
             dispatch.note(now, f"{adapter.name} refused {point.describe()}: {error}")
             break
-        if result.closed:
-            return _closed(dispatch, attempt, since, store=store, clock=clock)
+        if result.closed_at is not None:
+            reopening = reopens(result.closed_at)
+            return _closed(dispatch, attempt, since, reopening, store=store, clock=clock)
         if isinstance(error, TransientError):
             why = f"still failing after {result.tries} tries: {error}"
         elif isinstance(error, ProviderError):
@@ -136,20 +139,42 @@ def perform(
             why = f"failed unexpectedly ({type(error).__name__}: {error})"
         dispatch.note(now, f"{adapter.name} {why}; trying the next provider if there is one")
     attempt.outcome = Outcome.FAILED
-    return _commit_attempt(dispatch, attempt, since, store=store, clock=clock)
+    return _commit_attempt(dispatch, attempt, since, store=store, clock=clock), False
 
 
 def _closed(
-    dispatch: Dispatch, attempt: Attempt, since: int, *, store: Store, clock: Clock
-) -> Dispatch:
-    """Withdraw an attempt cut short because the point closed (quiet hours, deliver_by)."""
+    dispatch: Dispatch,
+    attempt: Attempt,
+    since: int,
+    reopening: datetime | None,
+    *,
+    store: Store,
+    clock: Clock,
+) -> tuple[Dispatch, bool]:
+    """Settle an attempt cut short because the point closed (quiet hours, deliver_by).
+
+    With a reopening in time the attempt is withdrawn and the dispatch waits
+    for it; without one the point has failed, and the next candidate follows.
+    """
+    tries = f"{attempt.tries} {'try' if attempt.tries == 1 else 'tries'}"
+    why = attempt.error or "no answer yet"
+    now = clock.now()
+    if reopening is None:
+        attempt.outcome = Outcome.FAILED
+        dispatch.note(
+            now, f"{attempt.channel} {attempt.address} closed for good after {tries} ({why})"
+        )
+        return _commit_attempt(dispatch, attempt, since, store=store, clock=clock), False
     dispatch.note(
-        clock.now(),
-        f"{attempt.channel} {attempt.address} closed during retries after {attempt.tries} "
-        f"{'try' if attempt.tries == 1 else 'tries'} ({attempt.error or 'no answer yet'}); "
-        "it is tried again when it opens",
+        now,
+        f"{attempt.channel} {attempt.address} closes before the next try after {tries} ({why}); "
+        f"trying again when it opens at {reopening.isoformat()}",
     )
-    return _commit_attempt(dispatch, attempt, since, store=store, clock=clock, withdraw=True)
+    dispatch.status = Status.SCHEDULED
+    settled = _commit_attempt(
+        dispatch, attempt, since, store=store, clock=clock, withdraw=True, due=reopening
+    )
+    return settled, True
 
 
 def _commit_attempt(
@@ -160,6 +185,7 @@ def _commit_attempt(
     store: Store,
     clock: Clock,
     withdraw: bool = False,
+    due: datetime | None = None,
 ) -> Dispatch:
     """Save what a send did; if someone saved first, carry it onto their copy.
 
@@ -177,7 +203,7 @@ def _commit_attempt(
                 if (mine.channel, mine.address, mine.at)
                 != (attempt.channel, attempt.address, attempt.at)
             ]
-            dispatch.next_action_at = now
+            dispatch.next_action_at = due or now
         dispatch.updated_at = now
         if saved(store, dispatch):
             return dispatch

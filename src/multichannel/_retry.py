@@ -49,7 +49,8 @@ class CallResult:
     receipt: Receipt | None
     error: BaseException | None
     tries: int
-    closed: bool = False
+    closed_at: datetime | None = None
+    """When the next try would have been, had the point not been closed by then."""
 
 
 class _WaitRetryAfter:
@@ -76,7 +77,7 @@ class _Stop:
         self._policy = policy
         self._call = call
         self._clock = clock
-        self.closed = False
+        self.closed_at: datetime | None = None
 
     def __call__(self, state: RetryCallState) -> bool:
         if state.attempt_number >= self._policy.tries:
@@ -89,8 +90,10 @@ class _Stop:
             return True
         # Waiting must not carry a retry into quiet hours or past deliver_by.
         retry_at = self._clock.now() + timedelta(seconds=state.upcoming_sleep)
-        self.closed = not self._call.open_at(retry_at)
-        return self.closed
+        if self._call.open_at(retry_at):
+            return False
+        self.closed_at = retry_at
+        return True
 
 
 def _log_retry(state: RetryCallState) -> None:
@@ -126,7 +129,7 @@ def call_with_retries(call: Call, policy: RetryPolicy, clock: Clock) -> CallResu
     try:
         receipt: Receipt = retrying(once)
     except Exception as error:
-        return CallResult(None, error, tries, closed=stop.closed)
+        return CallResult(None, error, tries, closed_at=stop.closed_at)
     return CallResult(receipt, None, tries)
 
 
@@ -146,5 +149,5 @@ async def acall_with_retries(call: Call, policy: RetryPolicy, clock: Clock) -> C
     try:
         receipt: Receipt = await retrying(once)
     except Exception as error:
-        return CallResult(None, error, tries, closed=stop.closed)
+        return CallResult(None, error, tries, closed_at=stop.closed_at)
     return CallResult(receipt, None, tries)

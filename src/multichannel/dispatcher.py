@@ -28,6 +28,7 @@ from multichannel.errors import (
 from multichannel.messages import Message
 from multichannel.store import MemoryStore, Store
 from multichannel.strategy import Action, FallbackStrategy, RetryPolicy
+from multichannel.windows import next_open_all
 
 __all__ = ["Dispatcher"]
 
@@ -328,7 +329,9 @@ class Dispatcher:
             )
             self._log(dispatch, action)
             if action.kind == "send" and action.point is not None:
-                dispatch = yield from self._perform(dispatch, action.point)
+                dispatch, waits = yield from self._perform(dispatch, action.point)
+                if waits:
+                    return dispatch
                 continue
             dispatch.status = action.status
             dispatch.next_action_at = action.until if action.kind == "wait" else None
@@ -357,13 +360,18 @@ class Dispatcher:
                 dispatch.note(now, note)
         dispatch.note(now, action.reason)
 
-    def _perform(self, dispatch: Dispatch, point: ContactPoint) -> Steps[Dispatch]:
+    def _perform(self, dispatch: Dispatch, point: ContactPoint) -> Steps[tuple[Dispatch, bool]]:
         schedules = self.strategy.schedules(dispatch.contact, point, dispatch.message)
         deliver_by = dispatch.message.deliver_by
 
         def open_at(at: datetime) -> bool:
             in_time = deliver_by is None or at <= deliver_by
             return in_time and all(schedule.is_open(at) for schedule in schedules)
+
+        def reopens(at: datetime) -> datetime | None:
+            opening = next_open_all(schedules, at, self.strategy.horizon)
+            late = opening is not None and deliver_by is not None and opening > deliver_by
+            return None if late else opening
 
         return perform(
             dispatch,
@@ -373,6 +381,7 @@ class Dispatcher:
             clock=self.clock,
             in_flight=self.in_flight,
             open_at=open_at,
+            reopens=reopens,
         )
 
     def _record(self, event: DeliveryEvent) -> Steps[Dispatch]:
