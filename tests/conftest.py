@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
 
-from multichannel import ManualClock, Outbox
+from _postgres import postgres_schema
+from multichannel import ManualClock, MemoryStore, Outbox, SQLStore, Store
 
 settings.register_profile(
     "default", deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
@@ -28,3 +31,17 @@ def clock() -> ManualClock:
 def outbox() -> Outbox:
     """A fresh outbox adapter serving every channel."""
     return Outbox()
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """Each kind of store the library ships, fresh and empty."""
+    if request.param == "memory":
+        yield MemoryStore()
+    elif request.param == "postgres":
+        with postgres_schema() as schema:
+            yield schema.store()
+    else:
+        sql = SQLStore(f"sqlite:///{tmp_path / 'store.db'}")
+        yield sql
+        sql.close()

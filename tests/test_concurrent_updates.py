@@ -8,13 +8,11 @@ newer copy, so neither the provider's answer nor the other writer's is lost.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
-from _postgres import postgres_schema
 from multichannel import (
     Contact,
     ContactPoint,
@@ -23,13 +21,11 @@ from multichannel import (
     Dispatch,
     Dispatcher,
     ManualClock,
-    MemoryStore,
     Message,
     Outcome,
     Preferences,
     Receipt,
     SendContext,
-    SQLStore,
     StaleDispatch,
     Status,
     Store,
@@ -48,20 +44,6 @@ ALICE = Contact(
 QUESTION = Message(
     body="Can you come on Thursday?", expects_response=True, response_wait=timedelta(hours=4)
 )
-
-
-@pytest.fixture(params=["memory", "sqlite", "postgres"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    """Each kind of store, fresh."""
-    if request.param == "memory":
-        yield MemoryStore()
-    elif request.param == "postgres":
-        with postgres_schema() as schema:
-            yield schema.store()
-    else:
-        sql = SQLStore(f"sqlite:///{tmp_path / 'store.db'}")
-        yield sql
-        sql.close()
 
 
 class Meddling:

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
 
-from _postgres import postgres_schema
 from multichannel import (
     ConfigurationError,
     Contact,
@@ -62,20 +60,6 @@ def alice(*channels: str, email: str = "alice@example.com") -> Contact:
             channels=list(channels), quiet_hours=[Window(start="21:00", end="08:00")]
         ),
     )
-
-
-@pytest.fixture(params=["memory", "sqlite", "postgres"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    """Each kind of store, fresh."""
-    if request.param == "memory":
-        yield MemoryStore()
-    elif request.param == "postgres":
-        with postgres_schema() as schema:
-            yield schema.store()
-    else:
-        sql = SQLStore(f"sqlite:///{tmp_path / 'edge.db'}")
-        yield sql
-        sql.close()
 
 
 class TestRetriesRespectQuietHours:
