@@ -13,9 +13,11 @@ from multichannel.dispatch import Attempt, DeliveryEvent, Dispatch, EventKind, O
 from multichannel.errors import UnknownDispatch
 from multichannel.store import Store
 
-__all__ = ["Effect", "apply_event", "find_attempt", "find_dispatch"]
+__all__ = ["LIVE", "Effect", "apply_event", "find_attempt", "find_dispatch"]
 
-_LIVE = (Status.ACCEPTED, Status.DELIVERED, Status.AWAITING_RESPONSE, Status.SCHEDULED)
+# Statuses a dispatch can still move on from by itself or by a failure event;
+# the others only a person (or an answer) changes.
+LIVE = frozenset({Status.ACCEPTED, Status.DELIVERED, Status.AWAITING_RESPONSE, Status.SCHEDULED})
 
 
 class Effect(Enum):
@@ -93,7 +95,7 @@ def apply_event(
             dispatch.note(now, f"the person opted back in on {where}{detail}")
     elif event.kind is EventKind.OPTED_OUT:
         store.add_opt_out(attempt.channel, attempt.address)
-        if dispatch.status in _LIVE:
+        if dispatch.status in LIVE:
             dispatch.note(now, f"the person opted out on {where}{detail}")
             _finish(
                 dispatch, now, Status.CANCELLED, "opted out: not contacted on any other channel"
@@ -107,6 +109,6 @@ def apply_event(
         attempt.outcome = Outcome.FAILED
         attempt.error = event.detail or "the provider reported a failure"
         dispatch.note(now, f"failed after acceptance on {where}{detail}")
-        if attempt is dispatch.current and dispatch.status in _LIVE and not in_flight:
+        if attempt is dispatch.current and dispatch.status in LIVE and not in_flight:
             return Effect.FALL_BACK
     return Effect.UNCHANGED if len(dispatch.decisions) == noted else Effect.CHANGED

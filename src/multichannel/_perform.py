@@ -197,26 +197,24 @@ def _commit_attempt(
     now = clock.now()
     while True:
         if withdraw:
-            dispatch.attempts = [
-                mine
-                for mine in dispatch.attempts
-                if (mine.channel, mine.address, mine.at)
-                != (attempt.channel, attempt.address, attempt.at)
-            ]
+            withdrawn = dispatch.same_attempt(attempt)
+            dispatch.attempts = [mine for mine in dispatch.attempts if mine is not withdrawn]
             dispatch.next_action_at = due or now
         dispatch.updated_at = now
         if saved(store, dispatch):
             return dispatch
         fresh = _reload(store, dispatch)
         mine = fresh.same_attempt(attempt)
-        if mine is None and not withdraw:
+        if withdraw:
+            pass  # taken out of the fresh copy at the top of the loop
+        elif mine is None:
             fresh.attempts.append(attempt)
-        elif mine is not None and mine.outcome is not Outcome.SENDING and not withdraw:
+        elif mine.outcome is not Outcome.SENDING:
             # An event settled it during the call (a bounce): that verdict stands,
             # and the provider's id and tries are added to it.
             mine.provider, mine.provider_id = attempt.provider, attempt.provider_id
             mine.tries, mine.accepted_at = attempt.tries, attempt.accepted_at
-        elif mine is not None:
+        else:
             fresh.attempts[fresh.attempts.index(mine)] = attempt
         fresh.decisions.extend(notes)
         dispatch = fresh

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, It
 from datetime import datetime, timedelta
 from typing import Literal, TypeVar
 
-from multichannel._events import Effect, apply_event, find_attempt, find_dispatch
+from multichannel._events import LIVE, Effect, apply_event, find_attempt, find_dispatch
 from multichannel._perform import Steps, perform, saved
 from multichannel._retry import acall_with_retries, call_with_retries
 from multichannel.adapters.base import Adapter, Registry
@@ -34,18 +34,6 @@ __all__ = ["Dispatcher"]
 
 logger = logging.getLogger("multichannel.dispatcher")
 _T = TypeVar("_T")
-# Statuses that nothing but a person (or a new event) moves a dispatch out of.
-_SETTLED = frozenset(
-    {
-        Status.RESPONDED,
-        Status.UNANSWERED,
-        Status.EXPIRED,
-        Status.FAILED,
-        Status.SUPPRESSED,
-        Status.CANCELLED,
-        Status.REVIEW,
-    }
-)
 
 
 def _longest_waits(registry: Registry, retry: RetryPolicy) -> timedelta:
@@ -290,7 +278,7 @@ class Dispatcher:
     def _advance(self, dispatch: Dispatch) -> Steps[Dispatch]:
         """Decide and act until the dispatch waits or stops; re-decide whenever a save loses."""
         while True:
-            if dispatch.status in _SETTLED:
+            if dispatch.status not in LIVE:
                 # Settled by someone else meanwhile (an answer, a cancel, a review).
                 return dispatch
             now = self.clock.now()
@@ -349,8 +337,7 @@ class Dispatcher:
             or current.outcome not in (Outcome.ACCEPTED, Outcome.DELIVERED)
         ):
             return False
-        wait = self.strategy.response_wait(dispatch.contact, dispatch.message)
-        return (current.accepted_at or current.at) + wait <= now
+        return self.strategy.answer_due(dispatch.contact, dispatch.message, current) <= now
 
     def _log(self, dispatch: Dispatch, action: Action) -> None:
         now = self.clock.now()
@@ -361,17 +348,15 @@ class Dispatcher:
         dispatch.note(now, action.reason)
 
     def _perform(self, dispatch: Dispatch, point: ContactPoint) -> Steps[tuple[Dispatch, bool]]:
-        schedules = self.strategy.schedules(dispatch.contact, point, dispatch.message)
-        deliver_by = dispatch.message.deliver_by
+        message = dispatch.message
+        schedules = self.strategy.schedules(dispatch.contact, point, message)
 
         def open_at(at: datetime) -> bool:
-            in_time = deliver_by is None or at <= deliver_by
-            return in_time and all(schedule.is_open(at) for schedule in schedules)
+            return not message.expired_at(at) and all(s.is_open(at) for s in schedules)
 
         def reopens(at: datetime) -> datetime | None:
             opening = next_open_all(schedules, at, self.strategy.horizon)
-            late = opening is not None and deliver_by is not None and opening > deliver_by
-            return None if late else opening
+            return None if opening is None or message.expired_at(opening) else opening
 
         return perform(
             dispatch,

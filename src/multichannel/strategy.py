@@ -138,6 +138,10 @@ class FallbackStrategy:
             message.response_wait or contact.preferences.response_wait or self.default_response_wait
         )
 
+    def answer_due(self, contact: Contact, message: Message, attempt: Attempt) -> datetime:
+        """When the wait for an answer to ``attempt`` runs out, counted from its acceptance."""
+        return (attempt.accepted_at or attempt.at) + self.response_wait(contact, message)
+
     def schedules(
         self, contact: Contact, point: ContactPoint, message: Message
     ) -> tuple[Schedule, ...]:
@@ -285,7 +289,7 @@ class FallbackStrategy:
         if not message.expects_response:
             status = Status.DELIVERED if latest.outcome is Outcome.DELIVERED else Status.ACCEPTED
             return Action(kind="stop", status=status, reason=f"{latest.outcome.value} on {where}")
-        deadline = (latest.accepted_at or latest.at) + self.response_wait(contact, message)
+        deadline = self.answer_due(contact, message, latest)
         if now < deadline:
             return Action(
                 kind="wait",

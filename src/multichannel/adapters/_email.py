@@ -1,14 +1,13 @@
-"""What both email adapters need: a safe subject line, a bare mailbox, and knowing loopback."""
+"""What both email adapters need: a safe subject line and a bare mailbox."""
 
 from __future__ import annotations
 
 from email.utils import parseaddr
 
-from multichannel.adapters._env import loopback
 from multichannel.errors import ConfigurationError
 from multichannel.messages import Content
 
-__all__ = ["loopback", "mailbox", "subject_line"]
+__all__ = ["mailbox", "subject_line"]
 
 # RFC 5322 asks for lines under 78 characters; a subject that fits stays readable.
 _SUBJECT_LENGTH = 78

@@ -25,8 +25,8 @@ from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from multichannel._redact import mask_address
-from multichannel.adapters._email import loopback, mailbox, subject_line
-from multichannel.adapters._env import load_settings, secret_setting
+from multichannel.adapters._email import mailbox, subject_line
+from multichannel.adapters._env import load_settings, plain_origin_allowed, secret_setting
 from multichannel.adapters.base import BaseAdapter, Receipt, SendContext
 from multichannel.clock import Clock, SystemClock
 from multichannel.contacts import ContactPoint
@@ -147,7 +147,7 @@ class SendGridEmail(BaseAdapter):
         origin = urllib.parse.urlsplit(self._base_url)
         if origin.scheme not in ("https", "http") or not origin.hostname:
             raise ConfigurationError(f"sendgrid: base_url {base_url!r} is not an http(s) URL")
-        if origin.scheme == "http" and not loopback(origin.hostname):
+        if not plain_origin_allowed(self._base_url):
             raise ConfigurationError(
                 f"sendgrid: base_url {base_url!r} would send the API key unencrypted; use https"
             )

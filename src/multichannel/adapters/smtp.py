@@ -19,8 +19,8 @@ from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from multichannel._redact import mask_address
-from multichannel.adapters._email import loopback, mailbox, subject_line
-from multichannel.adapters._env import load_settings
+from multichannel.adapters._email import mailbox, subject_line
+from multichannel.adapters._env import load_settings, loopback
 from multichannel.adapters.base import BaseAdapter, Receipt, SendContext
 from multichannel.contacts import ContactPoint
 from multichannel.errors import (
