@@ -80,6 +80,43 @@ def _stored(info: ValidationInfo) -> bool:
     return isinstance(info.context, dict) and info.context.get("stored") is True
 
 
+_PLAIN_NUMBER = re.compile(r"\+?[\d\s().\-/]+")
+_NO_EXTENSIONS = {
+    "sms": (
+        "a text message cannot be delivered to an extension; give a number that reaches the "
+        "person directly, such as their mobile"
+    ),
+    "fax": (
+        "a fax cannot be sent to an extension (a fax machine cannot dial through a "
+        "switchboard); give the fax line's own number"
+    ),
+    "voice": (
+        "a voicemail cannot be left behind an extension (the call cannot wait for the beep "
+        "after dialling one, so the message would play while the extension rings); give a "
+        "number that reaches the person directly"
+    ),
+}
+"""Why each phone channel refuses a number with an extension, rather than dropping it."""
+
+
+def _without_tel_scheme(address: str) -> str:
+    """``address`` without a leading RFC 3966 ``tel:``, as vCards and CRMs export numbers."""
+    return address[4:].strip() if address[:4].lower() == "tel:" else address
+
+
+def _extension(number: str) -> str | None:
+    """The extension written after ``number`` (``x12``, ``ext. 12``, ``;ext=12``), else None."""
+    if _PLAIN_NUMBER.fullmatch(number):
+        return None  # no extension marker: the usual number is parsed once, by normalise_phone
+    try:
+        # The region only lets a national number parse; extension markers read alike in all.
+        parsed = phonenumbers.parse(number, None if number.startswith("+") else "US")
+    except phonenumbers.NumberParseException:
+        return None  # not a number at all; the caller says so in its own words
+    extension: str | None = parsed.extension
+    return extension or None
+
+
 def address_key(channel: str, address: str) -> str:
     """The form of ``address`` that stores compare: one person, one key.
 
@@ -125,8 +162,11 @@ class ContactPoint(BaseModel):
     """One address on one channel: a mobile number for sms, an inbox for email.
 
     Phone numbers (sms, voice, fax) are validated and stored in E.164; a number
-    without a leading + is resolved by the `Contact` in its ``region``. Email
-    addresses are validated. A channel the library does not know is taken as is.
+    without a leading + is resolved by the `Contact` in its ``region``; a
+    leading ``tel:`` is dropped. A number with an extension (``x12``,
+    ``ext. 12``, ``;ext=12``) is refused with the reason, as no phone channel
+    can reach an extension. Email addresses are validated. A channel the
+    library does not know is taken as is.
     ``available`` limits when this point may be used, read in the contact's zone.
     """
 
@@ -151,11 +191,17 @@ class ContactPoint(BaseModel):
         channel = info.data.get("channel")
         value = value.strip()
         if channel in PHONE_CHANNELS:
-            if value.startswith("+"):
-                return normalise_phone(value, None)
-            if not re.fullmatch(r"[\d\s().\-/]+", value):
+            number = _without_tel_scheme(value)
+            extension = _extension(number)
+            if extension is not None:
+                raise ValueError(
+                    f"{value!r} has an extension ({extension}), and {_NO_EXTENSIONS[channel]}"
+                )
+            if number.startswith("+"):
+                return normalise_phone(number, None)
+            if not _PLAIN_NUMBER.fullmatch(number):
                 raise ValueError(f"{value!r} is not a phone number")
-            return value
+            return number
         if channel in EMAIL_CHANNELS:
             try:
                 return _EMAIL.validate_python(value)

@@ -6,7 +6,7 @@ import base64
 import hashlib
 import json
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
 from pydantic import (
     AwareDatetime,
@@ -15,7 +15,9 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 __all__ = ["Attachment", "Content", "Message", "Variant"]
@@ -28,6 +30,18 @@ def _decode_bytes(value: Any) -> Any:
         except ValueError:
             raise ValueError("attachment data must be bytes or base64 text") from None
     return value
+
+
+def _stored(info: ValidationInfo) -> bool:
+    # contacts.STORED: a rule added later must not make a dispatch saved earlier unreadable.
+    return isinstance(info.context, dict) and info.context.get("stored") is True
+
+
+def _blankness(value: str | None, info: ValidationInfo) -> str | None:
+    """How ``value`` is blank (``"empty"``, ``"only whitespace"``); None if unset or it has text."""
+    if value is None or value.strip() or _stored(info):
+        return None
+    return "only whitespace" if value else "empty"
 
 
 Base64Bytes = Annotated[
@@ -52,6 +66,9 @@ class Variant(BaseModel):
 
     ``body`` is the text (a short text for sms, a script for voice), ``html`` an
     email's html part, ``media_url`` a document (fax) or recording (voice) URL.
+    A field that is set may not be blank; ``body`` may be empty (``""``) only
+    beside ``html``, for an email that is html alone. Raises pydantic's
+    ValidationError naming the field.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -61,6 +78,30 @@ class Variant(BaseModel):
     html: str | None = None
     media_url: str | None = None
     attachments: tuple[Attachment, ...] | None = None
+
+    @field_validator("body", "subject", "html", "media_url")
+    @classmethod
+    def _check_text(cls, value: str | None, info: ValidationInfo) -> str | None:
+        blank = _blankness(value, info)
+        if blank == "empty" and info.field_name == "body":
+            return value  # beside html it is an html-only email: _check_empty_body decides
+        if blank:
+            fix = (
+                "write the text for this channel, or leave body out to use the message's"
+                if info.field_name == "body"
+                else "set it or leave it out"
+            )
+            raise ValueError(f"{info.field_name} is {blank}; {fix}")
+        return value
+
+    @model_validator(mode="after")
+    def _check_empty_body(self, info: ValidationInfo) -> Self:
+        if self.body == "" and self.html is None and not _stored(info):
+            raise ValueError(
+                "body is empty; write the text for this channel, or leave body out to use the "
+                "message's (an empty body is allowed only beside html, for an html-only email)"
+            )
+        return self
 
 
 class Content(BaseModel):
@@ -87,7 +128,8 @@ class Message(BaseModel):
     quiet hours and avoided days (never consent or availability);
     ``expects_response`` waits ``response_wait`` for an answer before trying the
     next channel; ``deliver_by`` is the last useful instant; ``key`` makes
-    sending idempotent per contact.
+    sending idempotent per contact. A blank ``body`` or ``subject`` (empty or
+    only whitespace) raises pydantic's ValidationError naming the field.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -111,6 +153,19 @@ class Message(BaseModel):
     def _lower_channels(cls, value: Any) -> Any:
         if isinstance(value, dict):
             return {str(channel).strip().lower(): variant for channel, variant in value.items()}
+        return value
+
+    @field_validator("body", "subject")
+    @classmethod
+    def _check_text(cls, value: str | None, info: ValidationInfo) -> str | None:
+        blank = _blankness(value, info)
+        if blank:
+            fix = (
+                "write the text the person will receive"
+                if info.field_name == "body"
+                else "write one or leave it out"
+            )
+            raise ValueError(f"{info.field_name} is {blank}; {fix}")
         return value
 
     @field_validator("response_wait")

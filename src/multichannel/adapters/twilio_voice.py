@@ -28,7 +28,14 @@ from multichannel.contacts import ContactPoint
 from multichannel.errors import PermanentError
 from multichannel.messages import Content
 
-__all__ = ["CALL_EVENTS", "VOICEMAIL_LIMIT", "WORDS_PER_MINUTE", "TwilioVoiceDrop", "spoken_length"]
+__all__ = [
+    "CALL_EVENTS",
+    "VOICEMAIL_LIMIT",
+    "WORDS_PER_MINUTE",
+    "TwilioVoiceDrop",
+    "spoken_length",
+    "spoken_words",
+]
 
 logger = logging.getLogger("multichannel.adapters.twilio")
 
@@ -42,9 +49,56 @@ CALL_EVENTS: Final = ("initiated", "ringing", "answered", "completed")
 """The call progress events Twilio reports to ``status_callback``."""
 
 
+_CURRENCY: Final = frozenset("$€£¥")
+_SAID_AS_A_WORD: Final = frozenset("&%")  # "and", "percent"
+
+
+def spoken_words(script: str) -> int:
+    """How many words ``script`` takes to say, numbers counted as they are spoken.
+
+    Each run of letters that starts a whitespace-separated token is a word, and
+    so are ``&`` and ``%``. Each digit is a word: a phone number is read digit
+    by digit, and no number is said in fewer words than it has digits, so
+    ``2026`` ("twenty twenty-six") counts four. A number also costs the words
+    its digits leave out: one for each thousands comma ("thousand"), one for a
+    decimal point ("point"), one for a currency sign before it ("dollars"), two
+    for cents after it ("and ... cents"). ``$1,250.75`` is ten words, ``Call
+    734-555-0100`` eleven. Each character's cost depends only on what comes
+    before it, so adding text never lowers the count.
+    """
+    words = 0
+    token_has_word = False  # the current whitespace-separated token already counted a word
+    money = False  # the number being read started with a currency sign
+    past_point = False  # ... and has passed its decimal point
+    before, previous = "", ""
+    for char in script:
+        if char.isspace():
+            token_has_word = False
+        elif char.isdecimal():
+            words += 1
+            if previous in (",", ".") and before.isdecimal():
+                if previous == ",":
+                    words += 1  # "thousand", "million"
+                elif not past_point:
+                    words += 2 if money else 1  # "and ... cents", else "point"
+                    past_point = True
+            elif not previous.isdecimal():
+                money = previous in _CURRENCY
+                past_point = False
+                if money:
+                    words += 1  # "dollars"
+        elif char in _SAID_AS_A_WORD:
+            words += 1
+        elif char.isalpha() and not token_has_word:
+            words += 1
+            token_has_word = True
+        before, previous = previous, char
+    return words
+
+
 def spoken_length(script: str) -> timedelta:
-    """How long ``script`` takes to say, from its word count at `WORDS_PER_MINUTE`."""
-    return timedelta(minutes=len(script.split()) / WORDS_PER_MINUTE)
+    """How long ``script`` takes to say: its `spoken_words` at `WORDS_PER_MINUTE`."""
+    return timedelta(minutes=spoken_words(script) / WORDS_PER_MINUTE)
 
 
 class _VoiceSettings(TwilioSettings):
@@ -123,10 +177,10 @@ class TwilioVoiceDrop(TwilioAdapter):
             )
         length = spoken_length(script)
         if length > VOICEMAIL_LIMIT:
-            words = len(script.split())
             raise PermanentError(
                 f"the voice script would take about {length.total_seconds():.1f} seconds to say "
-                f"({words} words at {WORDS_PER_MINUTE} a minute); a voicemail over "
+                f"({spoken_words(script)} words at {WORDS_PER_MINUTE} a minute, numbers counted "
+                f"as they are spoken); a voicemail over "
                 f"{VOICEMAIL_LIMIT.total_seconds():.0f} seconds is rarely heard to the end, "
                 "so shorten the voice variant and put the most important sentence first",
                 provider=self.name,
