@@ -33,6 +33,8 @@ MON_2200 = datetime(2026, 3, 3, 3, 0, tzinfo=UTC)  # Monday 22:00 in Detroit: qu
 TUE_0800 = datetime(2026, 3, 3, 13, 0, tzinfo=UTC)  # quiet hours end
 TABLES = [
     "multichannel_dispatches",
+    "multichannel_held_events",
+    "multichannel_inbound_seen",
     "multichannel_opt_outs",
     "multichannel_points_tried",
     "multichannel_provider_ids",
@@ -106,7 +108,9 @@ def tables(url: str) -> list[str]:
 
 
 class TestMigrations:
-    def test_the_version_is_0_before_and_1_after_the_first_upgrade(self, db_url: str) -> None:
+    def test_the_version_is_0_before_and_the_latest_after_the_first_upgrade(
+        self, db_url: str
+    ) -> None:
         store = SQLStore(db_url, migrate=False)
         try:
             before = store.version()
@@ -116,13 +120,13 @@ class TestMigrations:
         finally:
             store.close()
 
-        assert (before, applied, again, after) == (0, [1], [], 1)
+        assert (before, applied, again, after) == (0, [1, 2], [], 2)
         assert tables(db_url) == TABLES
 
     def test_migrate_is_the_default(self, db_url: str) -> None:
         store = SQLStore(db_url)
         try:
-            assert store.version() == 1
+            assert store.version() == 2
             assert store.upgrade() == []
         finally:
             store.close()
@@ -144,8 +148,8 @@ class TestMigrations:
             for store in stores:
                 store.close()
 
-        assert sorted(map(str, results)) == ["[1]", "[]"]
-        assert versions == [1, 1]
+        assert sorted(map(str, results)) == ["[1, 2]", "[]"]
+        assert versions == [2, 2]
         assert tables(db_url) == TABLES
 
     def test_two_stores_on_one_fresh_postgres_schema_both_upgrade(self, pg: PostgresSchema) -> None:
@@ -153,9 +157,9 @@ class TestMigrations:
 
         results = at_once(2, lambda: stores.pop().upgrade())
 
-        assert sorted(map(str, results)) == ["[1]", "[]"]
+        assert sorted(map(str, results)) == ["[1, 2]", "[]"]
         assert pg.tables() == TABLES
-        assert pg.store(migrate=False).version() == 1
+        assert pg.store(migrate=False).version() == 2
 
     def test_a_migrated_postgres_schema_holds_only_the_librarys_tables(
         self, pg: PostgresSchema

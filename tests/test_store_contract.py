@@ -432,6 +432,67 @@ class TestOptOuts:
         assert store.opted_out(both) == {("email", "alice@example.com")}
 
 
+class TestWhoTriedAPoint:
+    def test_every_dispatch_that_tried_a_point_in_the_order_they_first_tried_it(
+        self, store: Store
+    ) -> None:
+        sms = ALICE.points[0].address
+        store.create(make("d1", attempts=(tried("sms", sms, T0),)))
+        store.create(make("d2", contact=BOB, attempts=(tried("sms", BOB.points[0].address, T0),)))
+        store.create(
+            make("d3", status=Status.CANCELLED, attempts=(tried("sms", " +1 734-555-0100 ", T0),))
+        )
+        store.create(make("d4", attempts=(tried("email", "ALICE@example.com", T0),)))
+        store.create(make("d5"))
+
+        assert ids(store.dispatches_that_tried("sms", sms)) == ["d1", "d3"]
+        assert ids(store.dispatches_that_tried("sms", sms, {Status.SCHEDULED})) == ["d1"]
+        assert ids(store.dispatches_that_tried("email", "alice@EXAMPLE.com")) == ["d4"]
+        assert store.dispatches_that_tried("voice", sms) == []
+
+    def test_a_point_tried_by_a_later_save_is_found(self, store: Store) -> None:
+        dispatch = store.create(make("d1"))
+        dispatch.attempts.append(tried("sms", ALICE.points[0].address, T0))
+        store.save(dispatch)
+
+        assert ids(store.dispatches_that_tried("sms", ALICE.points[0].address)) == ["d1"]
+
+
+class TestKeptEvents:
+    def test_events_are_kept_per_provider_id_and_taken_once_oldest_first(
+        self, store: Store
+    ) -> None:
+        first = DeliveryEvent(kind=EventKind.DELIVERED, provider_id="p-1")
+        second = DeliveryEvent(kind=EventKind.FAILED, provider_id="p-1", detail="30003")
+        other = DeliveryEvent(kind=EventKind.FAILED, provider_id="p-2")
+        for event in (first, other, second):
+            store.hold_event(event, T0, forget_before=T0 - LEASE)
+
+        assert store.take_held_events("p-1") == [first, second]
+        assert store.take_held_events("p-1") == []
+        assert store.take_held_events("p-2") == [other]
+
+    def test_events_kept_longer_than_their_send_can_take_are_forgotten(self, store: Store) -> None:
+        old = DeliveryEvent(kind=EventKind.FAILED, provider_id="p-1")
+        new = DeliveryEvent(kind=EventKind.FAILED, provider_id="p-2")
+        store.hold_event(old, T0, forget_before=T0 - LEASE)
+        store.hold_event(new, T0 + LEASE + US, forget_before=T0 + US)
+
+        assert store.take_held_events("p-1") == []
+        assert store.take_held_events("p-2") == [new]
+
+
+class TestInboundSeen:
+    def test_an_inbound_key_is_seen_once_remembered(self, store: Store) -> None:
+        assert not store.seen_inbound("opted_in:SM1")
+
+        store.remember_inbound("opted_in:SM1", T0)
+        store.remember_inbound("opted_in:SM1", T0 + LEASE)
+
+        assert store.seen_inbound("opted_in:SM1")
+        assert not store.seen_inbound("responded:SM1")
+
+
 class TestIteration:
     def test_dispatches_come_oldest_first_and_filter_by_status(self, store: Store) -> None:
         store.create(make("c", created=T0 + timedelta(minutes=2), status=Status.REVIEW))

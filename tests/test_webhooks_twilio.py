@@ -153,7 +153,27 @@ def test_the_old_sms_field_names_are_understood() -> None:
 
 
 @pytest.mark.parametrize(
-    "body", ["STOP", "stop", "  Stop  ", "StopAll", "unsubscribe", "CANCEL", "end", "Quit\n"]
+    "body",
+    [
+        "STOP",
+        "stop",
+        "  Stop  ",
+        "StopAll",
+        "unsubscribe",
+        "CANCEL",
+        "end",
+        "Quit\n",
+        "REVOKE",
+        "optout",
+        "opt out",
+        "Opt-Out",
+        "ARRET",
+        "Arrêt",
+        "Stop.",
+        "stop!",
+        " STOP ",
+        "stop!!",
+    ],
 )
 def test_an_opt_out_keyword_as_the_whole_reply_opts_the_number_out(body: str) -> None:
     [event] = inbound({"Body": body})
@@ -162,7 +182,7 @@ def test_an_opt_out_keyword_as_the_whole_reply_opts_the_number_out(body: str) ->
     assert event.provider_id is None
 
 
-@pytest.mark.parametrize("body", ["START", "unstop", " yes "])
+@pytest.mark.parametrize("body", ["START", "unstop", " yes ", "Yes!", "start."])
 def test_an_opt_in_keyword_opts_the_number_back_in_and_counts_as_an_answer(body: str) -> None:
     [event, reply] = inbound({"Body": body})
     assert (event.kind, event.channel, event.address) == (EventKind.OPTED_IN, "sms", ALICE)
@@ -170,7 +190,21 @@ def test_an_opt_in_keyword_opts_the_number_back_in_and_counts_as_an_answer(body:
     assert reply.detail == f"replied: {body.strip()}"
 
 
-@pytest.mark.parametrize("body", ["Stop please", "don't stop", "STOP!", "yes please", "HELP"])
+@pytest.mark.parametrize("body", ["HELP", "info", "Help?"])
+def test_help_and_info_are_neither_an_answer_nor_consent(body: str) -> None:
+    assert inbound({"Body": body}) == []
+
+
+def test_twilio_s_own_help_verdict_is_neither_an_answer_nor_consent() -> None:
+    assert inbound({"Body": "aide", "OptOutType": "HELP"}) == []
+
+
+def test_every_inbound_event_carries_the_message_id_so_a_replay_is_recognised() -> None:
+    events = inbound({"Body": "START"})
+    assert [event.inbound_id for event in events] == ["SM9999", "SM9999"]
+
+
+@pytest.mark.parametrize("body", ["Stop please", "don't stop", "yes please", "stop stop", "STOP 2"])
 def test_anything_else_is_a_response(body: str) -> None:
     [event] = inbound({"Body": body})
     assert event.kind is EventKind.RESPONDED

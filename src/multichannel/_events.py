@@ -9,15 +9,11 @@ from __future__ import annotations
 from datetime import datetime
 from enum import Enum
 
-from multichannel.dispatch import Attempt, DeliveryEvent, Dispatch, EventKind, Outcome, Status
+from multichannel.dispatch import LIVE, Attempt, DeliveryEvent, Dispatch, EventKind, Outcome, Status
 from multichannel.errors import UnknownDispatch
 from multichannel.store import Store
 
 __all__ = ["LIVE", "Effect", "apply_event", "find_attempt", "find_dispatch"]
-
-# Statuses a dispatch can still move on from by itself or by a failure event;
-# the others only a person (or an answer) changes.
-LIVE = frozenset({Status.ACCEPTED, Status.DELIVERED, Status.AWAITING_RESPONSE, Status.SCHEDULED})
 
 
 class Effect(Enum):
@@ -68,9 +64,14 @@ def _finish(dispatch: Dispatch, now: datetime, status: Status, reason: str) -> N
 
 
 def apply_event(
-    dispatch: Dispatch, attempt: Attempt, event: DeliveryEvent, *, now: datetime, store: Store
+    dispatch: Dispatch, attempt: Attempt, event: DeliveryEvent, *, now: datetime, opted_in: bool
 ) -> Effect:
-    """Apply ``event`` to ``attempt`` of ``dispatch`` (and opt-outs to ``store``)."""
+    """Apply ``event`` to ``attempt`` of ``dispatch``.
+
+    Consent itself (the registry, and the other dispatches an opt-out stops) is
+    recorded by the dispatcher before this runs; ``opted_in`` says whether an
+    opt-in event lifted an opt-out that was in force.
+    """
     detail = f": {event.detail}" if event.detail else ""
     if event.at is not None and event.at != now:
         # The log is kept in the order things were learnt; the provider's time goes in words.
@@ -90,22 +91,15 @@ def apply_event(
             if dispatch.status is not Status.CANCELLED:
                 _finish(dispatch, now, Status.RESPONDED, "the person answered")
     elif event.kind is EventKind.OPTED_IN:
-        if store.opted_out([(attempt.channel, attempt.address)]):
-            store.remove_opt_out(attempt.channel, attempt.address)
+        if opted_in:
             dispatch.note(now, f"the person opted back in on {where}{detail}")
     elif event.kind is EventKind.OPTED_OUT:
-        store.add_opt_out(attempt.channel, attempt.address)
-        if dispatch.status in LIVE:
-            dispatch.note(now, f"the person opted out on {where}{detail}")
-            _finish(
-                dispatch, now, Status.CANCELLED, "opted out: not contacted on any other channel"
-            )
+        # Settled already by the opt-out's own rule (every dispatch that tried the point).
+        pass
     elif attempt.outcome in (Outcome.ACCEPTED, Outcome.DELIVERED, Outcome.SENDING):
         # While the call that sent it is still under way, that call falls back
         # when it returns; falling back here would send twice at once.
         in_flight = attempt.outcome is Outcome.SENDING
-        if event.point_opted_out:
-            store.add_opt_out(attempt.channel, attempt.address)
         attempt.outcome = Outcome.FAILED
         attempt.error = event.detail or "the provider reported a failure"
         dispatch.note(now, f"failed after acceptance on {where}{detail}")

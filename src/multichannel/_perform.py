@@ -13,11 +13,11 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 
 from multichannel._redact import mask_address
-from multichannel._retry import Call, CallResult
+from multichannel._retry import Call, CallResult, Withheld
 from multichannel.adapters.base import Registry, SendContext
 from multichannel.clock import Clock
 from multichannel.contacts import ContactPoint
-from multichannel.dispatch import Attempt, Dispatch, Outcome, Status
+from multichannel.dispatch import LIVE, Attempt, Dispatch, Outcome, Status
 from multichannel.errors import (
     ConfigurationError,
     OptedOut,
@@ -63,6 +63,7 @@ def perform(
     in_flight: timedelta,
     open_at: Callable[[datetime], bool],
     reopens: Callable[[datetime], datetime | None],
+    withheld: Callable[[], str | None],
 ) -> Steps[tuple[Dispatch, bool]]:
     """Try each adapter of the point's channel until one accepts or the address is refused.
 
@@ -70,8 +71,11 @@ def perform(
     and ``reopens`` when it next may be (None: not in time). When quiet hours
     or ``deliver_by`` would cut into the retries, the attempt is withdrawn and
     the dispatch waits for the reopening, or, with none in time, the point has
-    failed. Returns the dispatch as saved (a newer copy when someone else saved
-    it meanwhile) and whether it now waits for that reopening.
+    failed. ``withheld`` is asked before every try of every provider and says
+    why none may begin (an opt-out, a cancel): then no more tries are made,
+    and an attempt that made none is withdrawn. Returns the dispatch as saved
+    (a newer copy when someone else saved it meanwhile) and whether it now
+    waits for that reopening.
     """
     now = clock.now()
     attempt = Attempt(channel=point.channel, address=point.address, label=point.label, at=now)
@@ -95,10 +99,20 @@ def perform(
     for adapter in registry.for_channel(point.channel):
         if not open_at(clock.now()):
             return _closed(dispatch, attempt, since, reopens(clock.now()), store=store, clock=clock)
-        result = yield Call(adapter, point, content, ctx, open_at)
+        result = yield Call(adapter, point, content, ctx, open_at, withheld)
         attempt.tries += result.tries
-        attempt.provider = adapter.name
+        if result.tries:
+            attempt.provider = adapter.name
         now = clock.now()
+        if isinstance(result.error, Withheld):
+            dispatch.note(now, f"not sent on {point.describe()}: {result.error}")
+            if attempt.tries == 0:
+                settled = _commit_attempt(
+                    dispatch, attempt, since, store=store, clock=clock, withdraw=True
+                )
+                return settled, False
+            attempt.error = f"withheld after {attempt.tries} tries: {result.error}"
+            break
         if result.receipt is not None:
             delivered = result.receipt.status == "delivered"
             attempt.outcome = Outcome.DELIVERED if delivered else Outcome.ACCEPTED
@@ -196,10 +210,17 @@ def _commit_attempt(
     notes = dispatch.decisions[since:]
     now = clock.now()
     while True:
-        if withdraw:
+        if withdraw and dispatch.status in LIVE:
             withdrawn = dispatch.same_attempt(attempt)
             dispatch.attempts = [mine for mine in dispatch.attempts if mine is not withdrawn]
+            # Due again on the same step: a dispatch left "accepted" would never be due.
+            dispatch.status = Status.SCHEDULED
             dispatch.next_action_at = due or now
+        elif withdraw:
+            # Settled meanwhile (cancelled, held for review): only take the unsent attempt out.
+            withdrawn = dispatch.same_attempt(attempt)
+            if withdrawn is not None and withdrawn.outcome is Outcome.SENDING:
+                dispatch.attempts.remove(withdrawn)
         dispatch.updated_at = now
         if saved(store, dispatch):
             return dispatch

@@ -25,7 +25,7 @@ from multichannel.errors import TransientError
 from multichannel.messages import Content
 from multichannel.strategy import RetryPolicy
 
-__all__ = ["Call", "CallResult", "acall_with_retries", "call_with_retries"]
+__all__ = ["Call", "CallResult", "Withheld", "acall_with_retries", "call_with_retries"]
 
 logger = logging.getLogger("multichannel.dispatcher")
 
@@ -40,6 +40,26 @@ class Call:
     ctx: SendContext
     open_at: Callable[[datetime], bool] = field(default=lambda _: True)
     """Whether the point may still be contacted at an instant: no retry lands outside."""
+    withheld: Callable[[], str | None] = field(default=lambda: None)
+    """Why no try may begin now (an opt-out, a cancel), read afresh before each one."""
+
+
+class Withheld(Exception):
+    """A try was not made: consent or the dispatch's status forbade it at the last moment."""
+
+
+class _Unchecked(Exception):
+    """The last-moment check itself failed (the store is down): the step ends, no try is made."""
+
+
+def _check(call: Call) -> None:
+    """Raise Withheld when no try may begin now; a failing store is never blamed on the adapter."""
+    try:
+        reason = call.withheld()
+    except Exception as err:
+        raise _Unchecked from err
+    if reason is not None:
+        raise Withheld(reason)
 
 
 @dataclass(frozen=True)
@@ -96,6 +116,12 @@ class _Stop:
         return True
 
 
+def _cause(unchecked: _Unchecked) -> BaseException:
+    cause = unchecked.__cause__
+    assert cause is not None
+    return cause
+
+
 def _log_retry(state: RetryCallState) -> None:
     error = state.outcome.exception() if state.outcome else None
     sleep = state.next_action.sleep if state.next_action else 0.0
@@ -118,6 +144,7 @@ def call_with_retries(call: Call, policy: RetryPolicy, clock: Clock) -> CallResu
 
     def once() -> Receipt:
         nonlocal tries
+        _check(call)
         tries += 1
         ctx = call.ctx.model_copy(update={"try_number": tries})
         return call.adapter.send(call.point, call.content, ctx)
@@ -128,6 +155,8 @@ def call_with_retries(call: Call, policy: RetryPolicy, clock: Clock) -> CallResu
     retrying = Retrying(sleep=clock.sleep, **_settings(policy, stop))
     try:
         receipt: Receipt = retrying(once)
+    except _Unchecked as unchecked:
+        raise _cause(unchecked) from None
     except Exception as error:
         return CallResult(None, error, tries, closed_at=stop.closed_at)
     return CallResult(receipt, None, tries)
@@ -139,6 +168,7 @@ async def acall_with_retries(call: Call, policy: RetryPolicy, clock: Clock) -> C
 
     async def once() -> Receipt:
         nonlocal tries
+        _check(call)
         tries += 1
         ctx = call.ctx.model_copy(update={"try_number": tries})
         return await call.adapter.asend(call.point, call.content, ctx)
@@ -148,6 +178,8 @@ async def acall_with_retries(call: Call, policy: RetryPolicy, clock: Clock) -> C
     retrying = AsyncRetrying(sleep=clock.asleep, **_settings(policy, stop))
     try:
         receipt: Receipt = await retrying(once)
+    except _Unchecked as unchecked:
+        raise _cause(unchecked) from None
     except Exception as error:
         return CallResult(None, error, tries, closed_at=stop.closed_at)
     return CallResult(receipt, None, tries)

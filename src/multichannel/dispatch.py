@@ -11,6 +11,7 @@ from multichannel.contacts import Contact, ContactPoint, address_key
 from multichannel.messages import Message
 
 __all__ = [
+    "LIVE",
     "Attempt",
     "Decision",
     "DeliveryEvent",
@@ -52,6 +53,14 @@ class Status(StrEnum):
     def is_final(self) -> bool:
         """True when nothing more will happen unless an event arrives."""
         return self not in (Status.SCHEDULED, Status.AWAITING_RESPONSE)
+
+
+LIVE = frozenset({Status.SCHEDULED, Status.ACCEPTED, Status.DELIVERED, Status.AWAITING_RESPONSE})
+"""Statuses a dispatch can still move on from by itself or by a failure event.
+
+The others change only by a person (`Dispatcher.resume`, `Dispatcher.cancel`)
+or an answer.
+"""
 
 
 class Outcome(StrEnum):
@@ -116,7 +125,8 @@ class DeliveryEvent(BaseModel):
     (for an inbound reply) by the ``channel`` and ``address`` it came from: the
     latest dispatch that tried that point. An event naming only ``dispatch_id``
     applies to the latest attempt; give ``provider_id`` where there is one, so
-    that a callback delivered twice is recognised as the same one.
+    that a callback delivered twice is recognised as the same one, and
+    ``inbound_id`` for a reply, so that a replayed one is ignored.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -128,6 +138,11 @@ class DeliveryEvent(BaseModel):
     address: str | None = Field(default=None, description="for replies: who sent it")
     at: AwareDatetime | None = Field(default=None, description="when it happened; default now")
     detail: str | None = Field(default=None, description="the provider's words, e.g. a bounce")
+    inbound_id: str | None = Field(
+        default=None,
+        description="the provider's id of the inbound message this event was read from: "
+        "a message delivered again changes nothing",
+    )
     point_opted_out: bool = Field(
         default=False,
         description="a failure because the person had opted out of this point: the point is "
@@ -150,6 +165,11 @@ class Dispatch(BaseModel):
     next_action_at: AwareDatetime | None = None
     created_at: AwareDatetime
     updated_at: AwareDatetime
+    dry_run: bool = Field(
+        default=False,
+        description="started by a dispatcher whose adapters are all dry runs, such as "
+        "Outbox(dry_run=True): a dispatcher with a real adapter never sends it but cancels it",
+    )
     revision: int = Field(
         default=0, ge=0, description="bumped by every save; an out-of-date copy cannot be saved"
     )

@@ -19,8 +19,15 @@ from multichannel._retry import acall_with_retries, call_with_retries
 from multichannel.adapters.base import Adapter, Registry
 from multichannel.batch import BatchResult, run_batch, run_batch_async
 from multichannel.clock import Clock, SystemClock
+from multichannel.consent import (
+    STOPPABLE,
+    consent_point,
+    opt_out_point,
+    stop_for_opt_out,
+    withheld,
+)
 from multichannel.contacts import Contact, ContactPoint
-from multichannel.dispatch import DeliveryEvent, Dispatch, Outcome, Status
+from multichannel.dispatch import DeliveryEvent, Dispatch, EventKind, Outcome, Status
 from multichannel.errors import (
     IdempotencyConflict,
     UnknownDispatch,
@@ -36,11 +43,48 @@ logger = logging.getLogger("multichannel.dispatcher")
 _T = TypeVar("_T")
 
 
-def _longest_waits(registry: Registry, retry: RetryPolicy) -> timedelta:
-    """The most one send can spend waiting between retries, over every provider of a channel."""
-    channels = {adapter.channel for adapter in registry}
-    providers = max((len(registry.for_channel(channel)) for channel in channels), default=1)
-    return (retry.tries - 1) * (retry.maximum + retry.jitter) * providers
+def _longest_waits(registry: Registry, retry: RetryPolicy) -> tuple[timedelta, str]:
+    """The longest one send may take, and how that adds up, on its slowest channel.
+
+    A send goes through every provider of its channel: on each, ``retry.tries``
+    tries of up to the adapter's ``timeout`` and a wait between tries of at
+    most the policy's ``maximum`` plus ``jitter`` (a longer Retry-After ends
+    the tries instead). An adapter that declares no timeout adds only waits:
+    its bound is unknown, and a guess would refuse in-memory and test adapters
+    that answer at once.
+    """
+
+    def timeout(adapter: Adapter) -> float:
+        seconds = getattr(adapter, "timeout", None)
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds <= 0:
+            return 0.0
+        return float(seconds)
+
+    def tries(count: int) -> str:
+        return f"{count} {'try' if count == 1 else 'tries'}"
+
+    wait = retry.maximum + retry.jitter
+    longest, how = timedelta(0), "nothing: there are no adapters"
+    for channel in sorted(registry.channels):
+        # By name: an adapter serving every channel is listed twice for "*".
+        providers = {adapter.name: adapter for adapter in registry.for_channel(channel)}
+        waits = (retry.tries - 1) * len(providers)
+        took = wait * waits
+        parts = []
+        for name, adapter in providers.items():
+            seconds = timeout(adapter)
+            took += retry.tries * timedelta(seconds=seconds)
+            parts.append(
+                f"{tries(retry.tries)} of up to {seconds:g}s on {name}"
+                if seconds
+                else f"{tries(retry.tries)} on {name} (no timeout declared)"
+            )
+        if waits:
+            parts[-1] += f" and {waits} wait{'s' * (waits > 1)} of up to {wait.total_seconds():g}s"
+        if took > longest or not longest:
+            where = "any channel" if channel == "*" else channel
+            longest, how = took, f"{took} on {where}: {', '.join(parts)}"
+    return longest, how
 
 
 class Dispatcher:
@@ -72,16 +116,19 @@ class Dispatcher:
         self.in_flight = in_flight
         self.registry = adapters if isinstance(adapters, Registry) else Registry(adapters)
         self.strategy = strategy or FallbackStrategy()
-        waits = _longest_waits(self.registry, self.strategy.retry)
-        if in_flight <= waits:
-            # A send still retrying when in_flight ends would be judged crashed
+        longest, how = _longest_waits(self.registry, self.strategy.retry)
+        if in_flight <= longest:
+            # A send still under way when in_flight ends would be judged crashed
             # by another worker and held for review (or sent twice).
             raise ValueError(
-                f"in_flight ({in_flight}) must be longer than the retries of one send may "
-                f"wait ({waits}: the retry policy's waits times the providers of a channel)"
+                f"in_flight ({in_flight}) must be longer than one send may take ({how}); "
+                "raise in_flight, or lower the tries, the retry waits or the adapters' timeouts"
             )
         self.clock: Clock = clock or SystemClock()
         self.store: Store = store if store is not None else MemoryStore()
+        # Dry-run adapters (Outbox(dry_run=True)) mark what they start; a real one never sends it.
+        self._real = any(not getattr(adapter, "dry_run", False) for adapter in self.registry)
+        self._dry_run = len(self.registry) > 0 and not self._real
 
     def __repr__(self) -> str:
         return f"Dispatcher(adapters={self.registry!r}, strategy={self.strategy!r})"
@@ -154,33 +201,58 @@ class Dispatcher:
             raise UnknownDispatch(f"no dispatch has the id {dispatch_id!r}")
         return found
 
-    def opt_out(self, channel: str, address: str) -> None:
-        """Never contact ``address`` on ``channel`` again, in any dispatch, until `opt_in`."""
-        self.store.add_opt_out(channel, address)
+    def opt_out(self, channel: str, address: str, *, region: str | None = None) -> list[Dispatch]:
+        """Never contact ``address`` on ``channel`` again, in any dispatch, until `opt_in`.
 
-    def opt_in(self, channel: str, address: str) -> None:
-        """Lift an opt-out: the person asked to be reached on ``address`` again."""
-        self.store.remove_opt_out(channel, address)
+        The address is normalised as a `ContactPoint` would be (``region`` reads
+        a national phone number). Every dispatch that tried it and can still act
+        is cancelled, not chased on another channel; those are returned. Raises
+        ValueError when the address could never match a point.
+        """
+        point = consent_point(channel, address, region=region)
+        return self._opt_out(point, received_at=self.clock.now(), detail="asked through opt_out()")
+
+    def opt_in(self, channel: str, address: str, *, region: str | None = None) -> None:
+        """Lift an opt-out: the person asked to be reached on ``address`` again.
+
+        Raises ValueError when the address could never match a point.
+        """
+        self.store.remove_opt_out(*consent_point(channel, address, region=region))
+
+    def record_consent(self, event: DeliveryEvent) -> list[Dispatch]:
+        """Record the opt-out an event carries, before and apart from anything else it does.
+
+        An ``opted_out`` event stops every dispatch that tried its address (they
+        are returned); a failure blamed on an earlier opt-out only marks the
+        address. `record` does this itself; call it first for each event of a
+        batch so that no later failure can lose an opt-out.
+        """
+        point = opt_out_point(event)
+        if point is None:
+            return []
+        received_at = event.at or self.clock.now()
+        if event.kind is EventKind.OPTED_OUT:
+            return self._opt_out(point, received_at=received_at, detail=event.detail)
+        self.store.add_opt_out(*point)
+        return []
 
     def cancel(self, dispatch_id: str, reason: str = "cancelled by the sender") -> Dispatch:
         """Stop a dispatch: one still to send, or accepted and so open to a fallback.
 
         A dispatch in review may be cancelled too, closing it without saying
-        whether its interrupted send went out. One already answered, failed,
+        whether its interrupted send went out. A send under way is not tried
+        again, nor on its next provider. One already answered, failed,
         expired, suppressed or cancelled is returned unchanged. Raises
         UnknownDispatch.
         """
-        while True:
-            dispatch = self.get(dispatch_id)
-            if dispatch.status.is_final and dispatch.status not in (
-                Status.ACCEPTED,
-                Status.DELIVERED,
-                Status.REVIEW,
-            ):
-                return dispatch
+
+        def cancelled(dispatch: Dispatch) -> bool:
+            if dispatch.status not in STOPPABLE:
+                return False
             self._finish(dispatch, Status.CANCELLED, reason)
-            if self._saved(dispatch):
-                return dispatch
+            return True
+
+        return self._change(self.get(dispatch_id), cancelled)
 
     def send_many(
         self,
@@ -241,6 +313,7 @@ class Dispatcher:
             created_at=now,
             updated_at=now,
             next_action_at=now,
+            dry_run=self._dry_run,
         )
         fresh.note(now, f"dispatch created for contact {contact.id}")
         dispatch = self.store.create(fresh)
@@ -278,6 +351,19 @@ class Dispatcher:
     def _advance(self, dispatch: Dispatch) -> Steps[Dispatch]:
         """Decide and act until the dispatch waits or stops; re-decide whenever a save loses."""
         while True:
+            # A dry run stays dry: a dispatcher with a real adapter never sends a
+            # dispatch created as a dry run, but cancels it, since nobody meant it to go out.
+            if self._real and dispatch.dry_run and dispatch.status in LIVE:
+                self._finish(
+                    dispatch,
+                    Status.CANCELLED,
+                    "cancelled without sending: it was created as a dry run, and a dry run "
+                    "is never sent through real providers",
+                )
+                if self._saved(dispatch):
+                    return dispatch
+                dispatch = self._reload(dispatch)
+                continue
             if dispatch.status not in LIVE:
                 # Settled by someone else meanwhile (an answer, a cancel, a review).
                 return dispatch
@@ -320,6 +406,13 @@ class Dispatcher:
                 dispatch, waits = yield from self._perform(dispatch, action.point)
                 if waits:
                     return dispatch
+                current = dispatch.current
+                # A report may have come before this send saved the provider's id.
+                drained = yield from self._drain_held(
+                    None if current is None else current.provider_id
+                )
+                if drained is not None:
+                    dispatch = drained
                 continue
             dispatch.status = action.status
             dispatch.next_action_at = action.until if action.kind == "wait" else None
@@ -358,6 +451,11 @@ class Dispatcher:
             opening = next_open_all(schedules, at, self.strategy.horizon)
             return None if opening is None or message.expired_at(opening) else opening
 
+        def withheld_now() -> str | None:
+            # Read from the store at the last moment, never from the copy in hand.
+            stored = self.store.get(dispatch.id)
+            return withheld(stored, point, self.store.opted_out([(point.channel, point.address)]))
+
         return perform(
             dispatch,
             point,
@@ -367,22 +465,100 @@ class Dispatcher:
             in_flight=self.in_flight,
             open_at=open_at,
             reopens=reopens,
+            withheld=withheld_now,
         )
 
     def _record(self, event: DeliveryEvent) -> Steps[Dispatch]:
-        while True:
+        # A replayed reply must not undo what came after it (a START captured
+        # before a STOP); a replayed opt-out is always applied again.
+        inbound = (
+            f"{event.kind.value}:{event.inbound_id}"
+            if event.inbound_id is not None and event.kind is not EventKind.OPTED_OUT
+            else None
+        )
+        if inbound is not None and self.store.seen_inbound(inbound):
+            return find_dispatch(self.store, event)
+        self.record_consent(event)
+        opted_in = event.kind is EventKind.OPTED_IN and self._opt_in(event)
+        try:
             dispatch = find_dispatch(self.store, event)
+        except UnknownDispatch:
+            if inbound is not None:
+                self.store.remember_inbound(inbound, self.clock.now())
+            if not self._hold(event):
+                raise
+            # The send saved the id while the event was being kept: apply it now.
+            assert event.provider_id is not None
+            drained = yield from self._drain_held(event.provider_id)
+            return drained or find_dispatch(self.store, event)
+        attempt = find_attempt(dispatch, event)
+        if opt_out_point(event) is None:
+            # Without an address of its own, what the event says of consent is about
+            # the point it matched.
+            located = event.model_copy(
+                update={"channel": attempt.channel, "address": attempt.address}
+            )
+            if opt_out_point(located) is not None:
+                self.record_consent(located)
+        while True:
+            dispatch = self._reload(dispatch)
             attempt = find_attempt(dispatch, event)
             now = self.clock.now()
-            effect = apply_event(dispatch, attempt, event, now=now, store=self.store)
-            if effect is Effect.UNCHANGED:
-                return dispatch
-            dispatch.updated_at = now
-            if not self._saved(dispatch):
-                continue  # someone else saved first: apply the event to their copy
+            effect = apply_event(dispatch, attempt, event, now=now, opted_in=opted_in)
+            if effect is not Effect.UNCHANGED:
+                dispatch.updated_at = now
+                if not self._saved(dispatch):
+                    continue  # someone else saved first: apply the event to their copy
+            if inbound is not None:
+                self.store.remember_inbound(inbound, now)
             if effect is Effect.FALL_BACK:
                 return (yield from self._advance(dispatch))
             return dispatch
+
+    def _opt_in(self, event: DeliveryEvent) -> bool:
+        """Lift the opt-out an opt-in event names; True if one was in force."""
+        if event.channel is None or event.address is None:
+            point = None
+            try:
+                found = find_dispatch(self.store, event)
+                attempt = find_attempt(found, event)
+                point = (attempt.channel, attempt.address)
+            except UnknownDispatch:
+                return False
+        else:
+            point = (event.channel, event.address)
+        if not self.store.opted_out([point]):
+            return False
+        self.store.remove_opt_out(*point)
+        return True
+
+    def _hold(self, event: DeliveryEvent) -> bool:
+        """Keep a provider's report that came before its send saved the id it names.
+
+        Returns True when the id turns out to be saved meanwhile, so that the
+        caller takes the kept events back and applies them; the send that saved
+        it does the same, and whichever takes them applies them, once.
+        """
+        if event.provider_id is None or event.dispatch_id is not None:
+            return False
+        now = self.clock.now()
+        self.store.hold_event(event, now, forget_before=now - self.in_flight)
+        if self.store.find_by_provider_id(event.provider_id) is not None:
+            return True
+        logger.info(
+            "a %s event for provider id %s came before any send saved that id; kept until one does",
+            event.kind.value,
+            event.provider_id,
+        )
+        return False
+
+    def _drain_held(self, provider_id: str | None) -> Steps[Dispatch | None]:
+        """Apply the events kept for ``provider_id``; the dispatch after the last, if any."""
+        latest = None
+        if provider_id is not None:
+            for event in self.store.take_held_events(provider_id):
+                latest = yield from self._record(event)
+        return latest
 
     def _finish(self, dispatch: Dispatch, status: Status, reason: str) -> None:
         now = self.clock.now()
@@ -396,3 +572,27 @@ class Dispatcher:
 
     def _reload(self, dispatch: Dispatch) -> Dispatch:
         return self.get(dispatch.id)
+
+    def _change(self, dispatch: Dispatch, change: Callable[[Dispatch], bool]) -> Dispatch:
+        """Apply ``change`` and save, again on the newest copy whenever someone saved first."""
+        while change(dispatch) and not self._saved(dispatch):
+            dispatch = self._reload(dispatch)
+        return dispatch
+
+    def _opt_out(
+        self, point: tuple[str, str], *, received_at: datetime, detail: str | None
+    ) -> list[Dispatch]:
+        """Record an opt-out and stop every dispatch that tried the point."""
+        self.store.add_opt_out(*point)
+        stopped = []
+        for dispatch in self.store.dispatches_that_tried(*point, STOPPABLE):
+
+            def stop(fresh: Dispatch) -> bool:
+                return stop_for_opt_out(
+                    fresh, *point, received_at=received_at, now=self.clock.now(), detail=detail
+                )
+
+            settled = self._change(dispatch, stop)
+            if settled.status is Status.CANCELLED:
+                stopped.append(settled)
+        return stopped

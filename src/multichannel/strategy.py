@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from multichannel.clock import require_aware
+from multichannel.consent import refusal
 from multichannel.contacts import Contact, ContactPoint, PreferenceEntry
 from multichannel.dispatch import Attempt, Outcome, Status
 from multichannel.messages import Message
@@ -259,7 +260,7 @@ class FallbackStrategy:
                 if key in seen:
                     continue
                 seen.add(key)
-                skip = _refusal(point, message, opted_out)
+                skip = refusal(point, message, opted_out)
                 if skip:
                     notes.append(f"skipped {point.describe()} ({_ordinal(rank)}): {skip}")
                 else:
@@ -331,16 +332,6 @@ class FallbackStrategy:
 
 def _tried(point: ContactPoint, attempts: Sequence[Attempt]) -> bool:
     return any(attempt.is_for(point) for attempt in attempts)
-
-
-def _refusal(
-    point: ContactPoint, message: Message, opted_out: Collection[tuple[str, str]]
-) -> str | None:
-    if point.opted_out or (point.channel, point.address) in opted_out:
-        return "the person opted out of it"
-    if message.sensitive and not point.allow_sensitive:
-        return "the message is sensitive and this point does not allow sensitive content"
-    return None
 
 
 def _why_closed(schedules: Sequence[Schedule], now: datetime) -> str:

@@ -116,11 +116,37 @@ opt_outs = Table(
     Column("at", UTCDateTime, nullable=False),
 )
 
+# Provider events that arrived before the send saved the id they name.
+held_events = Table(
+    "multichannel_held_events",
+    metadata,
+    Column(
+        "seq",
+        Integer().with_variant(BigInteger(), "postgresql"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    Column("provider_id", Text, nullable=False),
+    Column("held_at", UTCDateTime, nullable=False),
+    Column("body", Text, nullable=False),
+)
+Index("ix_multichannel_held_events", held_events.c.provider_id)
+
+# Inbound messages already recorded, so a replayed one changes nothing.
+inbound_seen = Table(
+    "multichannel_inbound_seen",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("seen_at", UTCDateTime, nullable=False),
+)
+
 tables = {
     "dispatches": dispatches,
     "provider_ids": provider_ids,
     "points_tried": points_tried,
     "opt_outs": opt_outs,
+    "held_events": held_events,
+    "inbound_seen": inbound_seen,
 }
 
 
@@ -129,7 +155,15 @@ def _v1_initial(connection: Connection) -> None:
         table.create(connection, checkfirst=True)
 
 
-MIGRATIONS: tuple[Callable[[Connection], Any], ...] = (_v1_initial,)
+def _v2_events_held_and_inbound_seen(connection: Connection) -> None:
+    for table in (held_events, inbound_seen):
+        table.create(connection, checkfirst=True)
+
+
+MIGRATIONS: tuple[Callable[[Connection], Any], ...] = (
+    _v1_initial,
+    _v2_events_held_and_inbound_seen,
+)
 
 
 def current_version(connection: Connection) -> int:

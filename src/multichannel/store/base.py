@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
-from multichannel.dispatch import Dispatch, Status
+from multichannel.dispatch import DeliveryEvent, Dispatch, Status
 
 __all__ = ["Store"]
 
@@ -46,6 +46,12 @@ class Store(Protocol):
         """
         ...
 
+    def dispatches_that_tried(
+        self, channel: str, address: str, statuses: Collection[Status] | None = None
+    ) -> list[Dispatch]:
+        """Dispatches (in ``statuses``) that tried ``address`` on ``channel``, oldest first."""
+        ...
+
     def due(self, now: datetime, limit: int | None = None) -> list[Dispatch]:
         """Dispatches waiting for a step whose time is ``now`` or earlier, oldest first."""
         ...
@@ -74,4 +80,23 @@ class Store(Protocol):
 
     def opted_out(self, points: Iterable[tuple[str, str]]) -> frozenset[tuple[str, str]]:
         """Those of the (channel, address) pairs given that have opted out."""
+        ...
+
+    def hold_event(self, event: DeliveryEvent, at: datetime, *, forget_before: datetime) -> None:
+        """Keep an event whose ``provider_id`` no dispatch has yet, until the id is saved.
+
+        Events held since before ``forget_before`` are dropped: their send is over.
+        """
+        ...
+
+    def take_held_events(self, provider_id: str) -> list[DeliveryEvent]:
+        """Remove and return the events held for ``provider_id``, oldest first."""
+        ...
+
+    def seen_inbound(self, key: str) -> bool:
+        """True when an inbound message with this key was already recorded."""
+        ...
+
+    def remember_inbound(self, key: str, at: datetime) -> None:
+        """Remember that the inbound message with this key has been recorded."""
         ...

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from datetime import datetime, timedelta
 
 from multichannel.contacts import address_key
-from multichannel.dispatch import Dispatch, Status
+from multichannel.dispatch import DeliveryEvent, Dispatch, Status
 from multichannel.errors import StaleDispatch
 
 __all__ = ["MemoryStore"]
@@ -34,6 +34,8 @@ class MemoryStore:
         self._order = itertools.count()
         self._opt_outs: set[tuple[str, str]] = set()
         self._leases: dict[str, tuple[str, datetime]] = {}
+        self._held: list[tuple[datetime, DeliveryEvent]] = []
+        self._inbound: dict[str, datetime] = {}
         self._lock = threading.Lock()
 
     def create(self, dispatch: Dispatch) -> Dispatch:
@@ -88,6 +90,17 @@ class MemoryStore:
                 return None
             latest = max(tried, key=tried.__getitem__)
             return self._dispatches[latest].model_copy(deep=True)
+
+    def dispatches_that_tried(
+        self, channel: str, address: str, statuses: Collection[Status] | None = None
+    ) -> list[Dispatch]:
+        with self._lock:
+            tried = self._points.get(_key(channel, address), {})
+            return [
+                self._dispatches[dispatch_id].model_copy(deep=True)
+                for dispatch_id in sorted(tried, key=lambda found: tried[found][1])
+                if statuses is None or self._dispatches[dispatch_id].status in statuses
+            ]
 
     def due(self, now: datetime, limit: int | None = None) -> list[Dispatch]:
         with self._lock:
@@ -146,6 +159,27 @@ class MemoryStore:
     def opted_out(self, points: Iterable[tuple[str, str]]) -> frozenset[tuple[str, str]]:
         with self._lock:
             return frozenset(point for point in points if _key(*point) in self._opt_outs)
+
+    def hold_event(self, event: DeliveryEvent, at: datetime, *, forget_before: datetime) -> None:
+        with self._lock:
+            self._held = [(held, kept) for held, kept in self._held if held >= forget_before]
+            self._held.append((at, event))
+
+    def take_held_events(self, provider_id: str) -> list[DeliveryEvent]:
+        with self._lock:
+            taken = [event for _, event in self._held if event.provider_id == provider_id]
+            self._held = [
+                (at, event) for at, event in self._held if event.provider_id != provider_id
+            ]
+            return taken
+
+    def seen_inbound(self, key: str) -> bool:
+        with self._lock:
+            return key in self._inbound
+
+    def remember_inbound(self, key: str, at: datetime) -> None:
+        with self._lock:
+            self._inbound.setdefault(key, at)
 
     def __repr__(self) -> str:
         return f"MemoryStore(dispatches={len(self._dispatches)})"

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -39,11 +39,13 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.pool import StaticPool
 
 from multichannel.contacts import STORED, address_key
-from multichannel.dispatch import Dispatch, Status
+from multichannel.dispatch import DeliveryEvent, Dispatch, Status
 from multichannel.errors import ConfigurationError, StaleDispatch
 from multichannel.store._schema import (
     current_version,
     dispatches,
+    held_events,
+    inbound_seen,
     opt_outs,
     points_tried,
     provider_ids,
@@ -279,6 +281,24 @@ class SQLStore:
                 else self._one(connection, dispatches.c.id == dispatch_id)
             )
 
+    def dispatches_that_tried(
+        self, channel: str, address: str, statuses: Collection[Status] | None = None
+    ) -> list[Dispatch]:
+        query = (
+            select(dispatches.c.id, dispatches.c.body)
+            .join(points_tried, points_tried.c.dispatch_id == dispatches.c.id)
+            .where(
+                points_tried.c.channel == channel,
+                points_tried.c.address == address_key(channel, address),
+            )
+            .order_by(points_tried.c.seq)
+        )
+        if statuses is not None:
+            query = query.where(dispatches.c.status.in_([status.value for status in statuses]))
+        with self._reading() as connection:
+            rows = connection.execute(query).all()
+        return _readable(rows)[0]
+
     def due(self, now: datetime, limit: int | None = None) -> list[Dispatch]:
         with self._reading() as connection:
             rows = connection.execute(self._due_query(now, limit)).all()
@@ -369,6 +389,42 @@ class SQLStore:
                 )
             ).all()
         return frozenset(point for row in rows for point in by_key[(row.channel, row.address)])
+
+    def hold_event(self, event: DeliveryEvent, at: datetime, *, forget_before: datetime) -> None:
+        with self._writing() as connection:
+            connection.execute(delete(held_events).where(held_events.c.held_at < forget_before))
+            connection.execute(
+                insert(held_events).values(
+                    provider_id=event.provider_id or "",
+                    held_at=at,
+                    body=event.model_dump_json(),
+                )
+            )
+
+    def take_held_events(self, provider_id: str) -> list[DeliveryEvent]:
+        with self._writing() as connection:
+            rows = connection.execute(
+                select(held_events.c.seq, held_events.c.body)
+                .where(held_events.c.provider_id == provider_id)
+                .order_by(held_events.c.seq)
+                .with_for_update()
+            ).all()
+            if rows:
+                connection.execute(
+                    delete(held_events).where(held_events.c.seq.in_([row.seq for row in rows]))
+                )
+        return [DeliveryEvent.model_validate_json(row.body) for row in rows]
+
+    def seen_inbound(self, key: str) -> bool:
+        with self._reading() as connection:
+            found = connection.execute(
+                select(inbound_seen.c.key).where(inbound_seen.c.key == key)
+            ).scalar()
+        return found is not None
+
+    def remember_inbound(self, key: str, at: datetime) -> None:
+        with self._writing() as connection:
+            _insert_ignoring_duplicates(connection, inbound_seen, [{"key": key, "seen_at": at}])
 
     # Private helpers.
 

@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl
 
 from pydantic import SecretStr
 
+from multichannel.consent import Keyword, read_keyword
 from multichannel.dispatch import DeliveryEvent, EventKind
 from multichannel.webhooks._signatures import (
     MalformedWebhook,
@@ -72,18 +73,11 @@ VOCABULARY: Mapping[tuple[str, str], tuple[EventKind | None, str]] = MappingProx
         ("ErrorCode", "30009"): (_FAILED, "a segment of the message went missing"),
         ("ErrorCode", "30010"): (_FAILED, "the message price exceeded the maximum set"),
         ("ErrorCode", "30034"): (_FAILED, "the sender number is not registered for A2P 10DLC"),
-        # Inbound messages: the whole body, trimmed and upper-cased, or Twilio's own verdict.
+        # Inbound messages: Twilio's own verdict when it sends one (Advanced Opt-Out);
+        # otherwise the body is read by `multichannel.consent.read_keyword`.
         ("OptOutType", "STOP"): (_OUT, "replied with an opt-out keyword"),
         ("OptOutType", "START"): (_IN, "replied with an opt-in keyword"),
-        ("Body", "STOP"): (_OUT, "replied STOP"),
-        ("Body", "STOPALL"): (_OUT, "replied STOPALL"),
-        ("Body", "UNSUBSCRIBE"): (_OUT, "replied UNSUBSCRIBE"),
-        ("Body", "CANCEL"): (_OUT, "replied CANCEL"),
-        ("Body", "END"): (_OUT, "replied END"),
-        ("Body", "QUIT"): (_OUT, "replied QUIT"),
-        ("Body", "START"): (_IN, "replied START"),
-        ("Body", "UNSTOP"): (_IN, "replied UNSTOP"),
-        ("Body", "YES"): (_IN, "replied YES"),
+        ("OptOutType", "HELP"): (None, "asked for help"),
         # Call status callbacks, for voicemail drops.
         ("CallStatus", "queued"): (None, "queued"),
         ("CallStatus", "initiated"): (None, "dialling"),
@@ -161,16 +155,25 @@ def parse_inbound_message(form: Mapping[str, str]) -> list[DeliveryEvent]:
     Raises MalformedWebhook when From is missing.
     """
     sender = point_address("sms", _required(form, "From"))
+    inbound_id = form.get("MessageSid", "").strip() or form.get("SmsMessageSid", "").strip() or None
     body = form.get("Body", "")
-    verdict = _meaning("OptOutType", form.get("OptOutType", "").strip().upper())
-    keyword = _meaning("Body", body.strip().upper())
-    known = verdict or keyword
+    known = _meaning("OptOutType", form.get("OptOutType", "").strip().upper()) or _keyword(body)
+    if known is not None and known[0] is None:
+        return []  # HELP or INFO: Twilio answers it; it is neither an answer nor consent
     text = excerpt(body, _REPLY_EXCERPT)
     detail = f"replied: {text}" if text else "replied without text"
-    reply = DeliveryEvent(kind=EventKind.RESPONDED, channel="sms", address=sender, detail=detail)
-    if known is None or known[0] is None:
+    reply = DeliveryEvent(
+        kind=EventKind.RESPONDED,
+        channel="sms",
+        address=sender,
+        detail=detail,
+        inbound_id=inbound_id,
+    )
+    if known is None:
         return [reply]
-    keyword_event = DeliveryEvent(kind=known[0], channel="sms", address=sender, detail=known[1])
+    keyword_event = DeliveryEvent(
+        kind=known[0], channel="sms", address=sender, detail=known[1], inbound_id=inbound_id
+    )
     # Opting back in ("YES", "START") is also an answer: a message that asked
     # "reply YES to confirm" must not escalate after it.
     return [keyword_event, reply] if known[0] is EventKind.OPTED_IN else [keyword_event]
@@ -204,6 +207,16 @@ def parse_call_status(form: Mapping[str, str]) -> list[DeliveryEvent]:
             detail=f"call {status}: {known[1]}",
         )
     ]
+
+
+_KEYWORD_EVENTS = {Keyword.OPT_OUT: _OUT, Keyword.OPT_IN: _IN, Keyword.HELP: None}
+
+
+def _keyword(body: str) -> tuple[EventKind | None, str] | None:
+    keyword = read_keyword(body)
+    if keyword is None:
+        return None
+    return _KEYWORD_EVENTS[keyword], f"replied {excerpt(body.strip(), 20)}"
 
 
 def _call_time(text: str) -> datetime | None:
