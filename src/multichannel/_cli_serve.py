@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated
@@ -30,9 +31,20 @@ if TYPE_CHECKING:
     import uvicorn
     from starlette.applications import Starlette
 
-__all__ = ["PROVIDERS", "WebhookApp", "serve", "uvicorn_server", "webhook_app"]
+__all__ = [
+    "HEALTH_PATH",
+    "PROVIDERS",
+    "WebhookApp",
+    "byte_size",
+    "serve",
+    "uvicorn_server",
+    "webhook_app",
+]
 
 _INSTALL = "serve needs Starlette and uvicorn: pip install 'multichannel[webhooks]'"
+HEALTH_PATH = "/healthz"
+_SIZE = re.compile(r"(\d+)\s*(B|KIB|MIB)?")
+_UNITS = {None: 1, "B": 1, "KIB": 1024, "MIB": 1024 * 1024}
 
 
 @dataclass(frozen=True)
@@ -72,10 +84,13 @@ def webhook_app(
     clock: Clock | None = None,
     depth: str = "2",
     default_timezone: str = "UTC",
+    max_body: int = 1024 * 1024,
 ) -> WebhookApp:
     """Build the webhook app on the store at ``store`` with the secrets found in ``environ``.
 
-    A provider whose variable is unset or empty has its routes answer 404.
+    A provider whose variable is unset or empty has its routes answer 404;
+    ``GET /healthz`` answers whether the store does. A body longer than
+    ``max_body`` bytes is refused with 413.
     Raises InputError for a bad store, a bad option or no secret at all, and
     ConfigurationError for a secret or key the app cannot use.
     """
@@ -102,6 +117,8 @@ def webhook_app(
             telnyx_public_key=secrets["telnyx"],
             public_url=public_url,
             trust_forwarded=trust_forwarded,
+            max_body=max_body,
+            health_path=HEALTH_PATH,
         )
     except BaseException:
         sql.close()
@@ -111,6 +128,14 @@ def webhook_app(
         (route, p.variable) for p in PROVIDERS if not secrets[p.name] for route in p.routes
     )
     return WebhookApp(app=app, dispatcher=dispatcher, store=sql, live=live, dark=dark)
+
+
+def byte_size(text: str) -> int:
+    """``text`` as a number of bytes: ``65536``, ``512KiB`` or ``1MiB``; InputError if not."""
+    found = _SIZE.fullmatch(text.strip().upper())
+    if found is None or int(found[1]) < 1:
+        raise InputError(f"--max-body must be a size such as 1MiB, 512KiB or 65536; got {text!r}")
+    return int(found[1]) * _UNITS[found[2]]
 
 
 def uvicorn_server(
@@ -148,9 +173,16 @@ def serve(
     trust_forwarded: Annotated[
         bool,
         typer.Option(
-            "--trust-forwarded", help="Read X-Forwarded-Proto and -Host from a proxy you run."
+            "--trust-forwarded",
+            help="Read Forwarded and X-Forwarded-Proto, -Host and -Port from a proxy you run.",
         ),
     ] = False,
+    max_body: Annotated[
+        str,
+        typer.Option(
+            "--max-body", metavar="SIZE", help="Refuse longer bodies with 413: 1MiB, 512KiB."
+        ),
+    ] = "1MiB",
     outbox: OutboxOpt = False,
     depth: DepthOpt = "2",
     default_timezone: ZoneOpt = "UTC",
@@ -159,6 +191,7 @@ def serve(
 
     Secrets come from TWILIO_AUTH_TOKEN, SENDGRID_WEBHOOK_PUBLIC_KEY and
     TELNYX_PUBLIC_KEY; a provider without its secret has its routes answer 404.
+    GET /healthz answers 200 while the store does, for a load balancer's probe.
     A bounce falls back at once, so the adapters must be configured (or --outbox).
     """
     try:
@@ -170,6 +203,7 @@ def serve(
         fail(f"--port must be between 0 and 65535; got {port}")
     registry = build_registry(outbox)
     with user_errors():
+        limit = byte_size(max_body)
         built = webhook_app(
             registry=registry,
             store=store,
@@ -178,6 +212,7 @@ def serve(
             trust_forwarded=trust_forwarded,
             depth=depth,
             default_timezone=default_timezone,
+            max_body=limit,
         )
     echo = typer.echo
     echo(f"webhooks for {shown_url(store)} on http://{host}:{port}", err=True)
@@ -185,6 +220,7 @@ def serve(
         echo(f"  live  POST {route}", err=True)
     for route, variable in built.dark:
         echo(f"  404   POST {route} (set {variable})", err=True)
+    echo(f"  probe GET  {HEALTH_PATH}", err=True)
     try:
         uvicorn_server(built.app, host=host, port=port, trust_forwarded=trust_forwarded).run()
     finally:

@@ -180,7 +180,25 @@ def _key_bytes(provider: str, public_key: str) -> tuple[bytes, bool]:
         ) from None
 
 
-class TwilioSignature:
+class _HeaderCheck:
+    """What can be checked of a signature before the body is read: that its headers are there."""
+
+    provider: ClassVar[str]
+    required_headers: ClassVar[tuple[str, ...]]
+
+    @classmethod
+    def require_headers(cls, headers: Mapping[str, str]) -> None:
+        """Pass if every header the signature needs is present; MissingSignature if not.
+
+        Needs neither the secret nor the body, so a server can refuse an
+        unsigned request before reading what it sends.
+        """
+        for name in cls.required_headers:
+            if header(headers, name) is None:
+                raise MissingSignature(f"the {name} header is missing", provider=cls.provider)
+
+
+class TwilioSignature(_HeaderCheck):
     """Checks X-Twilio-Signature with the twilio SDK's own RequestValidator.
 
     Raises ConfigurationError when the auth token is empty or the twilio SDK is
@@ -189,6 +207,7 @@ class TwilioSignature:
 
     provider: ClassVar[str] = "twilio"
     signature_header: ClassVar[str] = "X-Twilio-Signature"
+    required_headers = (signature_header,)
 
     def __init__(self, auth_token: str | SecretStr) -> None:
         token = _reveal(auth_token)
@@ -245,7 +264,7 @@ class _FormValues(dict[str, list[str]]):
         return self[name]
 
 
-class _TimestampedSignature:
+class _TimestampedSignature(_HeaderCheck):
     """A signature over a timestamp and the raw body, checked against a public key."""
 
     provider: ClassVar[str]
@@ -297,6 +316,7 @@ class SendGridSignature(_TimestampedSignature):
     provider = "sendgrid"
     signature_header = "X-Twilio-Email-Event-Webhook-Signature"
     timestamp_header = "X-Twilio-Email-Event-Webhook-Timestamp"
+    required_headers = (signature_header, timestamp_header)
 
     def __init__(self, public_key: str, *, tolerance: timedelta) -> None:
         super().__init__(tolerance=tolerance)
@@ -335,6 +355,7 @@ class TelnyxSignature(_TimestampedSignature):
     provider = "telnyx"
     signature_header = "telnyx-signature-ed25519"
     timestamp_header = "telnyx-timestamp"
+    required_headers = (signature_header, timestamp_header)
 
     def __init__(self, public_key: str, *, tolerance: timedelta) -> None:
         super().__init__(tolerance=tolerance)

@@ -1,6 +1,7 @@
 """SendGrid Event Webhook batches: deliveries, bounces, drops, spam reports and unsubscribes.
 
-Each event is read through `VOCABULARY`. An event names its dispatch through
+Each event is read through `VOCABULARY`, and the reason of a ``dropped`` one
+through `DROP_REASONS`. An event names its dispatch through
 the ``dispatch_id`` key the SendGrid adapter puts in ``custom_args``, else
 through ``sg_message_id``, whose part before the first dot is the
 X-Message-Id the adapter kept as the provider id.
@@ -24,7 +25,7 @@ from multichannel.webhooks._signatures import (
     point_address,
 )
 
-__all__ = ["VOCABULARY", "SendGridWebhooks", "parse_events"]
+__all__ = ["DROP_REASONS", "VOCABULARY", "SendGridWebhooks", "parse_events"]
 
 logger = logging.getLogger("multichannel.webhooks")
 
@@ -46,18 +47,29 @@ VOCABULARY: Mapping[str, tuple[EventKind | None, str]] = MappingProxyType(
     }
 )
 
+# A drop for one of these reasons (unsubscribed, bounced before, reported spam) means
+# SendGrid keeps the address on a suppression list and will drop every later message
+# to it too. Like Twilio's 21610, the failure marks the address opted out for every
+# later dispatch, and this one falls back.
+DROP_REASONS: frozenset[str] = frozenset(
+    {"unsubscribed address", "bounced address", "spam reporting address"}
+)
+
 
 def parse_events(body: bytes | str) -> list[DeliveryEvent]:
     """Events for a verified batch, in its order; events that change nothing are left out.
 
     An item that is not a SendGrid event is skipped with a warning rather than
     failing the batch, which SendGrid would otherwise send again forever.
-    Raises MalformedWebhook when the body is not a JSON array.
+    Raises MalformedWebhook when the body is not a JSON array, or is nested
+    deeper than the interpreter's recursion limit.
     """
     try:
         batch = json.loads(body)
     except (UnicodeDecodeError, ValueError):
         raise MalformedWebhook("the body is not JSON", provider=_PROVIDER) from None
+    except RecursionError:
+        raise MalformedWebhook("the body's JSON is nested too deeply", provider=_PROVIDER) from None
     if not isinstance(batch, list):
         raise MalformedWebhook("the body is not a JSON array of events", provider=_PROVIDER)
     events = []
@@ -88,6 +100,8 @@ def _event(item: dict[str, Any]) -> DeliveryEvent | None:
     email = _text(item, "email")
     dispatch_id = _text(item, "dispatch_id")
     message_id = _text(item, "sg_message_id")
+    reason = " ".join((_text(item, "reason") or "").split()).lower()
+    suppressed = name == "dropped" and reason in DROP_REASONS
     return DeliveryEvent(
         kind=kind,
         dispatch_id=dispatch_id,
@@ -96,6 +110,7 @@ def _event(item: dict[str, Any]) -> DeliveryEvent | None:
         address=point_address("email", email) if email else None,
         at=_time(item.get("timestamp")),
         detail=_detail(name, words, item),
+        point_opted_out=suppressed and email is not None,
     )
 
 

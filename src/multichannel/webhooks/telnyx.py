@@ -41,13 +41,16 @@ VOCABULARY: Mapping[str, tuple[EventKind | None, str]] = MappingProxyType(
 def parse_fax_events(body: bytes | str) -> list[DeliveryEvent]:
     """Events for a verified fax webhook: one when it was delivered or failed, else none.
 
-    Raises MalformedWebhook when the body is not a Telnyx webhook, or a
-    delivered or failed fax has no ``fax_id``.
+    Raises MalformedWebhook when the body is not a Telnyx webhook (JSON nested
+    deeper than the interpreter's recursion limit included), or a delivered or
+    failed fax has no ``fax_id``.
     """
     try:
         document = json.loads(body)
     except (UnicodeDecodeError, ValueError):
         raise MalformedWebhook("the body is not JSON", provider=_PROVIDER) from None
+    except RecursionError:
+        raise MalformedWebhook("the body's JSON is nested too deeply", provider=_PROVIDER) from None
     data = document.get("data") if isinstance(document, dict) else None
     if not isinstance(data, dict) or not isinstance(data.get("event_type"), str):
         raise MalformedWebhook("the body has no data.event_type", provider=_PROVIDER)
