@@ -2,12 +2,12 @@
 
 They work on a SQL store named by ``--store`` or ``MULTICHANNEL_STORE``
 (default ``sqlite:///multichannel.db``). Bad input, a store that cannot be
-reached and a misconfigured adapter are one line on stderr with exit status 2.
+reached and a misconfigured adapter are one line on stderr with exit status 2;
+a store that goes away while a worker runs is waited for instead.
 """
 
 from __future__ import annotations
 
-import json
 import signal
 import threading
 from collections.abc import Iterator
@@ -24,6 +24,7 @@ from multichannel._cli_common import (
     JsonOpt,
     OutboxOpt,
     StoreOpt,
+    WorkerDispatcher,
     ZoneOpt,
     build_registry,
     build_strategy,
@@ -34,7 +35,7 @@ from multichannel._cli_common import (
     user_errors,
 )
 from multichannel._files import InputError
-from multichannel._render import console
+from multichannel._render import console, dump_json, printable
 from multichannel._render_ops import show_review, show_status
 from multichannel._status import store_status
 
@@ -80,17 +81,6 @@ def db_version(store: StoreOpt = DEFAULT_STORE) -> None:
         finally:
             sql.close()
     typer.echo(f"schema version {version}")
-
-
-class _StoppableClock(SystemClock):
-    """The system clock, except that a wait ends as soon as ``stop`` is set."""
-
-    def __init__(self, stop: threading.Event) -> None:
-        self._stop = stop
-
-    def sleep(self, seconds: float) -> None:
-        """Block for ``seconds``, or until ``stop`` is set."""
-        self._stop.wait(max(0.0, seconds))
 
 
 @contextmanager
@@ -161,7 +151,8 @@ def worker(
     """Perform due steps (deferred sends, escalations) until Ctrl-C, or with --once until idle.
 
     Start as many as you like on one PostgreSQL store; a claimed step is leased
-    to one worker. Give --depth and --default-timezone as you gave them to `send`.
+    to one worker. If the store goes away, the worker waits and reconnects.
+    Give --depth and --default-timezone as you gave them to `send`.
     """
     with user_errors():
         lease_span, idle_span = duration(lease, "--lease"), duration(idle, "--idle")
@@ -173,15 +164,17 @@ def worker(
     with user_errors():
         sql = open_store(store, create=True, migrate=True)
     stop = threading.Event()
-    dispatcher = Dispatcher(
+    dispatcher = WorkerDispatcher(
         adapters=registry,
         strategy=strategy,
-        clock=_StoppableClock(stop),
+        # The plain system clock: a signal must not cut short the waits between
+        # a send's retries, only the worker's own wait between polls (Worker.run).
+        clock=SystemClock(),
         store=sql,
         interrupted=policy,
     )
     runner = Worker(dispatcher, lease=lease_span, batch=batch, idle=idle_span)
-    names = ", ".join(adapter.name for adapter in registry)
+    names = printable(", ".join(adapter.name for adapter in registry))
     try:
         with stop_on_signals(stop), user_errors():
             typer.echo(
@@ -195,6 +188,14 @@ def worker(
     typer.echo(f"performed {steps} step{'' if steps == 1 else 's'}")
     if outbox:
         typer.echo("dry run: messages went to an in-memory outbox; nothing was sent", err=True)
+    if dispatcher.cancelled_dry_runs:
+        count = dispatcher.cancelled_dry_runs
+        typer.echo(
+            f"cancelled {count} dry-run dispatch{'' if count == 1 else 'es'} without sending: "
+            "made by `send --outbox`, a dry run is never sent through real providers "
+            f"(`multichannel status{store_option(store)}` counts the dry runs)",
+            err=True,
+        )
 
 
 def status(store: StoreOpt = DEFAULT_STORE, as_json: JsonOpt = False) -> None:
@@ -206,7 +207,7 @@ def status(store: StoreOpt = DEFAULT_STORE, as_json: JsonOpt = False) -> None:
         finally:
             sql.close()
     if as_json:
-        typer.echo(json.dumps(report.as_json(), indent=2, ensure_ascii=False))
+        typer.echo(dump_json(report.as_json()))
     else:
         show_status(console(), report, store_option(store))
 

@@ -271,6 +271,7 @@ class TwilioConnection:
         self.account_sid = require_text(account_sid, "account_sid", adapter)
         if not timeout > 0:
             raise ConfigurationError(f"{adapter}: timeout must be above 0 seconds, not {timeout}")
+        self.timeout = float(timeout)
         origin = _origin(base_url, adapter)
         try:
             from twilio.rest import Client  # type: ignore[import-untyped,unused-ignore]

@@ -23,6 +23,11 @@ class TwilioAdapter(BaseAdapter):
     resource: ClassVar[str] = ""
     _twilio: TwilioConnection
 
+    @property
+    def timeout(self) -> float:
+        """Seconds one request may take before it is abandoned; the dispatcher counts it per try."""
+        return self._twilio.timeout
+
     def _fields(self, point: ContactPoint, content: Content) -> dict[str, Any]:
         raise NotImplementedError
 

@@ -65,6 +65,12 @@ class Adapter(Protocol):
     ``channel`` is the channel served (``"*"`` serves every channel). Failure is
     raised: `TransientError`, `PermanentError`, `OptedOut`, `ProviderError`, or
     `ConfigurationError` for a setup problem.
+
+    An adapter that calls out over a network should also have a ``timeout``
+    attribute: the seconds one request may take (a float). It is optional,
+    and not part of this protocol's checks, but the dispatcher counts it for
+    every try when it checks that ``in_flight`` outlasts a send; an adapter
+    without one is taken to answer at once.
     """
 
     # Read-only properties rather than plain attributes, so that both an

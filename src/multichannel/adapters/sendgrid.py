@@ -179,6 +179,11 @@ class SendGridEmail(BaseAdapter):
             timeout=settings.sendgrid_timeout,
         )
 
+    @property
+    def timeout(self) -> float:
+        """Seconds one request may take before it is abandoned; the dispatcher counts it per try."""
+        return self._timeout
+
     def __repr__(self) -> str:
         return f"SendGridEmail(from_email={self._from_email!r}, base_url={self._base_url!r})"
 

@@ -172,6 +172,15 @@ class SMTPEmail(BaseAdapter):
             reply_to=settings.smtp_reply_to or None,
         )
 
+    @property
+    def timeout(self) -> float:
+        """Seconds each exchange with the server may take; the dispatcher counts it per try.
+
+        A send is several exchanges (connect, TLS, login, the message), each
+        bounded by this, so a server that is slow at every step can take longer.
+        """
+        return self._timeout
+
     def __repr__(self) -> str:
         security = "ssl" if self._ssl else "starttls" if self._starttls else "plain"
         return (

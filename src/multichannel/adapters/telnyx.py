@@ -122,7 +122,7 @@ class TelnyxFax(BaseAdapter):
         self._api_key = key
         self.connection_id = connection_id.strip()
         self.base_url = origin
-        self.timeout = float(timeout)
+        self._timeout = float(timeout)
         self._session = requests.Session()
 
     @classmethod
@@ -138,6 +138,11 @@ class TelnyxFax(BaseAdapter):
             from_number=settings.telnyx_from,
             base_url=settings.telnyx_base_url,
         )
+
+    @property
+    def timeout(self) -> float:
+        """Seconds one request may take before it is abandoned; the dispatcher counts it per try."""
+        return self._timeout
 
     def send(self, point: ContactPoint, content: Content, ctx: SendContext) -> Receipt:
         """Ask Telnyx to fax ``content.media_url`` to ``point``; the receipt holds the fax id.
