@@ -142,17 +142,20 @@ def test_db_upgrade_applies_the_migrations_once_and_version_reports_them(url: st
     version = invoke("db", "version", "--store", url)
 
     assert first.exit_code == 0, first.output
-    assert first.stdout.splitlines() == ["applied migration 1", "schema version 1"]
+    assert first.stdout.splitlines() == [
+        "applied migrations 1, 2",
+        "schema version 2",
+    ]
     assert again.stdout.splitlines()[0] == f"nothing to apply: {url} is up to date"
-    assert version.stdout == "schema version 1\n"
-    assert SQLStore(url, migrate=False).version() == 1
+    assert version.stdout == "schema version 2\n"
+    assert SQLStore(url, migrate=False).version() == 2
 
 
 def test_the_store_comes_from_the_environment_when_no_option_is_given(url: str) -> None:
     result = invoke("db", "upgrade", env={"MULTICHANNEL_STORE": url})
 
     assert result.exit_code == 0, result.output
-    assert SQLStore(url, migrate=False).version() == 1
+    assert SQLStore(url, migrate=False).version() == 2
 
 
 @pytest.mark.parametrize(
@@ -536,7 +539,10 @@ def test_send_with_a_store_keeps_later_steps_for_a_worker(tmp_path: Path, url: s
     rows = {row["contact_id"]: row for row in json.loads(first.stdout)}
     assert rows["ann"]["status"] == "awaiting_response"
     assert rows["nia"]["status"] == "suppressed"
-    assert f"run `multichannel worker --store {url}` to have them taken" in first.stderr
+    assert (
+        f"run `multichannel worker --outbox --store {url}` to have them taken as a dry run too"
+        in first.stderr
+    )
     # The message key makes a second send return the stored dispatches.
     assert {row["dispatch_id"] for row in json.loads(again.stdout)} == {
         row["dispatch_id"] for row in rows.values()

@@ -3,19 +3,30 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, NoReturn, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
-from multichannel import ConfigurationError, FallbackStrategy, Outbox, Registry, SQLStore
+from multichannel import (
+    ConfigurationError,
+    Dispatch,
+    Dispatcher,
+    FallbackStrategy,
+    Outbox,
+    Registry,
+    SQLStore,
+    Status,
+)
 from multichannel._files import InputError, parse_duration
+from multichannel._render import printable
 from multichannel.demo import as_adapter
 
 __all__ = [
@@ -25,7 +36,9 @@ __all__ = [
     "DepthOpt",
     "JsonOpt",
     "OutboxOpt",
+    "SendStore",
     "StoreOpt",
+    "WorkerDispatcher",
     "ZoneOpt",
     "build_registry",
     "build_strategy",
@@ -33,6 +46,7 @@ __all__ = [
     "existing_store",
     "fail",
     "open_store",
+    "send_store",
     "shown_url",
     "user_errors",
 ]
@@ -69,11 +83,12 @@ StoreOpt = Annotated[
 ]
 
 _PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
+_Opened = TypeVar("_Opened", bound=SQLStore)
 
 
 def fail(message: str) -> NoReturn:
     """Print ``message`` as one line on stderr and exit with status 2."""
-    typer.echo(f"error: {' '.join(message.split())}", err=True)
+    typer.echo(f"error: {' '.join(printable(message).split())}", err=True)
     raise typer.Exit(USAGE_ERROR)
 
 
@@ -144,7 +159,7 @@ def build_registry(outbox: bool) -> Registry:
     is set up wrongly or none is configured.
     """
     if outbox:
-        registry = Registry([as_adapter(Outbox())])
+        registry = Registry([as_adapter(Outbox(dry_run=True))])
     else:
         found = Registry.discover()
         for item in found:
@@ -153,7 +168,7 @@ def build_registry(outbox: bool) -> Registry:
             if item.broken:
                 # Another package's broken plugin must not stop every send.
                 message = f"warning: adapter {item.name} is left out: {item.problem}"
-                typer.echo(" ".join(message.split()), err=True)
+                typer.echo(" ".join(printable(message).split()), err=True)
                 continue
             fail(f"adapter {item.name} is set up wrongly: {item.problem}")
         registry = Registry(item.adapter for item in found if item.adapter is not None)
@@ -192,6 +207,57 @@ def _parse(url: str) -> URL:
     return parsed
 
 
+class SendStore(SQLStore):
+    """The SQL store as one `send` run uses it: it tells the dispatches it made from stored ones.
+
+    A message key already used for a contact makes `create` return the dispatch
+    an earlier run stored, which this run neither sends nor made. With
+    ``dry_run`` each new dispatch is marked `Dispatch.dry_run` in the very write
+    that creates it, so that a worker with real adapters that claims it before
+    its first step still never sends it.
+    """
+
+    def __init__(self, url: str, *, dry_run: bool) -> None:
+        super().__init__(url, migrate=False)
+        self.dry_run = dry_run
+        self.made: set[str] = set()
+        self._made_lock = threading.Lock()
+
+    def create(self, dispatch: Dispatch) -> Dispatch:
+        """Store a new dispatch, or return the one stored under its contact and key."""
+        if self.dry_run:
+            dispatch = dispatch.model_copy(update={"dry_run": True})
+        stored = super().create(dispatch)
+        if stored.id == dispatch.id:
+            with self._made_lock:
+                self.made.add(stored.id)
+        return stored
+
+
+class WorkerDispatcher(Dispatcher):
+    """A dispatcher that counts the dry-run dispatches it cancels instead of sending them."""
+
+    cancelled_dry_runs = 0
+
+    def advance(self, dispatch: Dispatch) -> Dispatch:
+        """Perform the next step of ``dispatch``, as `Dispatcher.advance` does."""
+        was_live = not dispatch.status.is_final
+        settled = super().advance(dispatch)
+        if (
+            was_live
+            and settled.dry_run
+            and settled.status is Status.CANCELLED
+            and _sends_for_real(self.registry)
+        ):
+            self.cancelled_dry_runs += 1
+        return settled
+
+
+def _sends_for_real(registry: Registry) -> bool:
+    """True when some adapter of ``registry`` is not a dry run (as Outbox(dry_run=True) is)."""
+    return any(not getattr(adapter, "dry_run", False) for adapter in registry)
+
+
 def open_store(url: str, *, create: bool, migrate: bool) -> SQLStore:
     """The SQL store at ``url``; with ``migrate`` its schema is brought up to date.
 
@@ -199,6 +265,15 @@ def open_store(url: str, *, create: bool, migrate: bool) -> SQLStore:
     path is an error rather than a new empty store. Raises InputError for a bad
     URL or a database that cannot be reached.
     """
+    return _open(url, create=create, migrate=migrate, build=lambda at: SQLStore(at, migrate=False))
+
+
+def send_store(url: str, *, dry_run: bool) -> SendStore:
+    """The `SendStore` at ``url``, created and migrated as needed; raises InputError."""
+    return _open(url, create=True, migrate=True, build=lambda at: SendStore(at, dry_run=dry_run))
+
+
+def _open(url: str, *, create: bool, migrate: bool, build: Callable[[str], _Opened]) -> _Opened:
     parsed = _parse(url)
     shown = parsed.render_as_string(hide_password=True)
     path = parsed.database
@@ -213,7 +288,7 @@ def open_store(url: str, *, create: bool, migrate: bool) -> SQLStore:
                 f"cannot create the store {path}: the folder {Path(path).parent} does not exist"
             )
     try:
-        store = SQLStore(parsed.render_as_string(hide_password=False), migrate=False)
+        store = build(parsed.render_as_string(hide_password=False))
     except ConfigurationError as err:
         raise InputError(f"--store {shown}: {err}") from None
     try:

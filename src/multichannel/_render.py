@@ -1,7 +1,15 @@
-"""How the command shows things: plans, send summaries, adapters and the demo, with rich."""
+"""How the command shows things: plans, send summaries, adapters and the demo, with rich.
+
+Text from outside (contacts files, provider answers, bounce reasons, replies)
+goes through `printable` before it reaches a terminal, and JSON through
+`dump_json`, so that no one can clear the screen, retitle the window or
+overwrite a line of what an operator reads.
+"""
 
 from __future__ import annotations
 
+import json
+import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -26,9 +34,11 @@ __all__ = [
     "add_row",
     "console",
     "contact_zone",
+    "dump_json",
     "local_iso",
     "local_time",
     "new_table",
+    "printable",
     "show_adapters",
     "show_contacts",
     "show_demo",
@@ -52,6 +62,44 @@ _STATUS_STYLE = {
     "review": "bold magenta",
     "error": "bold red",
 }
+
+# Dropped whole, parameters and all (CSI codes; OSC, DCS and other strings), so that
+# neither a screen-clearing code nor a window title shows as litter. A string with no
+# terminator loses its introducer only: a terminal would have swallowed the rest, and
+# here the rest stays visible. A string also ends at the next introducer, which keeps
+# the search linear however the text is made.
+_ESCAPES = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"  # CSI: colours, cursor moves, erasing
+    r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d-\x9f])[^\x07\x1b\x90\x98\x9c-\x9f]*(?:\x07|\x1b\\|\x9c)"
+    r"|\x1b[ -/]*[0-~]?"  # any other escape, or a lone ESC
+)
+# Line breaks and carriage returns become spaces, so words stay apart but a reason
+# can neither overwrite its line (\r) nor pose as the next line of a log. Bidi
+# overrides go too: they reorder what is shown without changing what is there.
+_BREAKS = "\t\n\v\f\r\x1c\x1d\x1e\x1f\x85\u2028\u2029"
+_UNSEEN = (*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029, *range(0x202A, 0x202F))
+_ONE_LINE = {
+    code: " " if chr(code) in _BREAKS else None for code in (*_UNSEEN, *range(0x2066, 0x206A))
+}
+# json.dumps escapes C0 controls itself; with ensure_ascii=False these would pass raw.
+_JSON_RAW = re.compile(r"[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """``text`` as one line safe for a terminal: no escape sequences, no control characters.
+
+    Printable Unicode is kept; line breaks and tabs become spaces.
+    """
+    return _ESCAPES.sub("", text).translate(_ONE_LINE)
+
+
+def dump_json(value: object) -> str:
+    """``value`` as indented JSON in which every control character is a ``\\u`` escape.
+
+    The data is kept exactly; only a terminal is kept from acting on it.
+    """
+    text = json.dumps(value, indent=2, ensure_ascii=False)
+    return _JSON_RAW.sub(lambda found: f"\\u{ord(found.group()):04x}", text)
 
 
 @dataclass(frozen=True)
@@ -114,30 +162,33 @@ def contact_zone(strategy: FallbackStrategy, contact: Contact) -> str:
 
 def new_table(title: str, *columns: str, no_wrap: Sequence[str] = ()) -> Table:
     """A table with a bold title and columns that fold long cells, except those in ``no_wrap``."""
-    made = Table(title=Text(title, "bold"), title_justify="left")
+    made = Table(title=Text(printable(title), "bold"), title_justify="left")
     for name in columns:
         made.add_column(name, overflow="fold", no_wrap=name in no_wrap)
     return made
 
 
 def add_row(table: Table, *cells: str | Text) -> None:
-    """Add a row; plain strings are shown as they are, never read as markup."""
+    """Add a row; a plain string is one line as it is, never read as markup or escapes.
+
+    A `Text` cell is taken as made: whoever builds one from outside text cleans it.
+    """
     # User data goes in as Text so that brackets in it are never read as rich markup.
-    table.add_row(*(cell if isinstance(cell, Text) else Text(cell) for cell in cells))
+    table.add_row(*(cell if isinstance(cell, Text) else Text(printable(cell)) for cell in cells))
 
 
 def status_text(status: str) -> Text:
-    """A status in its colour."""
-    return Text(status, style=_STATUS_STYLE.get(status, ""))
+    """A status in its colour; words after it (``accepted (dry run)``) keep that colour."""
+    return Text(status, style=_STATUS_STYLE.get(status.partition(" ")[0], ""))
 
 
 def show_plan(out: Console, rows: Sequence[PlanRow], at: datetime) -> None:
     """One tree per contact: what happens, when, and every reason."""
     out.print(Text(f"Plan at {at.astimezone(UTC):%Y-%m-%d %H:%M} UTC (nothing is sent)", "bold"))
     for row in rows:
-        label = Text.assemble((row.contact_id, "bold"), "  ", status_text(row.status))
+        label = Text.assemble((printable(row.contact_id), "bold"), "  ", status_text(row.status))
         if row.channel is not None:
-            label.append(f"  {row.channel} {row.address}")
+            label.append(printable(f"  {row.channel} {row.address}"))
         if row.at is not None:
             label.append(
                 f"  at {row.at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
@@ -145,7 +196,7 @@ def show_plan(out: Console, rows: Sequence[PlanRow], at: datetime) -> None:
             )
         tree = Tree(label)
         for reason in row.reasons:
-            tree.add(Text(reason))
+            tree.add(Text(printable(reason)))
         out.print(tree)
 
 
@@ -165,7 +216,7 @@ def show_contacts(out: Console, contacts: Sequence[Contact], source: object) -> 
             contact.id,
             contact.timezone or "-",
             " > ".join(prefs.channels) or "-",
-            "\n".join(points) or "-",
+            Text("\n".join(printable(point) for point in points) or "-"),
             "; ".join(_quiet(contact)) or "-",
         )
     out.print(table)
@@ -182,12 +233,45 @@ def _quiet(contact: Contact) -> list[str]:
     return quiet
 
 
-def show_summary(out: Console, dispatches: Iterable[Dispatch], errors: int) -> None:
-    """A table of how many dispatches ended in each status."""
+def show_summary(
+    out: Console,
+    dispatches: Iterable[Dispatch],
+    errors: int,
+    *,
+    stored: Sequence[Dispatch] = (),
+    key: str | None = None,
+    dry_run: bool = False,
+) -> None:
+    """How many dispatches this run made ended in each status; then those it found stored.
+
+    ``stored`` are the dispatches a repeated message ``key`` returned from the
+    store: made by an earlier run, and not sent again by this one.
+    """
     counts = Counter(dispatch.status.value for dispatch in dispatches)
     if errors:
         counts["error"] = errors
-    table = new_table("Sent", "status", "contacts")
+    if counts or not stored:
+        _count_table(out, "Sent (dry run)" if dry_run else "Sent", counts)
+    if stored:
+        earlier = Counter(
+            dispatch.status.value + (" (dry run)" if dispatch.dry_run else "")
+            for dispatch in stored
+        )
+        # Titles wrap to the table's width, so the explanation is a line of its own.
+        out.print(
+            Text(
+                printable(
+                    f"Key {key!r} was used before for {len(stored)} of these contacts: "
+                    "they were not sent to again. Where their dispatches stand:"
+                )
+            ),
+            soft_wrap=True,
+        )
+        _count_table(out, "Already in the store", earlier)
+
+
+def _count_table(out: Console, title: str, counts: Counter[str]) -> None:
+    table = new_table(title, "status", "contacts")
     for status, count in sorted(counts.items()):
         add_row(table, status_text(status), str(count))
     add_row(table, Text("total", "bold"), Text(str(sum(counts.values())), "bold"))
@@ -203,7 +287,8 @@ def show_adapters(out: Console, published: Sequence[Published]) -> None:
         if item.adapter is not None:
             add_row(table, item.name, item.target, item.adapter.channel, Text("ready", "green"))
         else:
-            add_row(table, item.name, item.target, "-", Text(item.problem or "unusable", "red"))
+            problem = printable(item.problem or "unusable")
+            add_row(table, item.name, item.target, "-", Text(problem, "red"))
     out.print(table)
 
 
@@ -231,7 +316,7 @@ def show_demo(out: Console, run: DemoRun) -> None:
             )
         )
     for note in run.notes:
-        out.print(Text(note))
+        out.print(Text(printable(note)))
     people = new_table(
         "People",
         *("contact", "time zone", "channels", "quiet", "opted out"),
@@ -252,10 +337,11 @@ def show_demo(out: Console, run: DemoRun) -> None:
         table = new_table(f"{day:%A %d %B %Y} (UTC)", *fixed, "what happened", no_wrap=fixed)
         for entry in entries:
             if entry.contact_id is None:
-                line = Text(f"━━ {entry.text} ━━", "bold magenta")
+                line = Text(f"━━ {printable(entry.text)} ━━", "bold magenta")
                 add_row(table, f"{entry.at:%H:%M}", "-", "-", line)
                 continue
-            what = Text(f"» {entry.text}", "bold yellow") if entry.scripted else Text(entry.text)
+            said = printable(entry.text)
+            what = Text(f"» {said}", "bold yellow") if entry.scripted else Text(said)
             their_time = local_time(entry.at, zones[entry.contact_id])
             add_row(table, f"{entry.at:%H:%M}", entry.contact_id, their_time, what)
         out.print(table)

@@ -8,8 +8,8 @@ from datetime import UTC
 from rich.console import Console
 from rich.text import Text
 
-from multichannel import Decision, Dispatch
-from multichannel._render import add_row, new_table, status_text
+from multichannel import Decision, Dispatch, Status
+from multichannel._render import add_row, new_table, printable, status_text
 from multichannel._status import StoreStatus
 
 __all__ = ["show_review", "show_status"]
@@ -17,7 +17,7 @@ __all__ = ["show_review", "show_status"]
 
 def show_status(out: Console, report: StoreStatus, store_option: str) -> None:
     """Counts by status, then who was not reached, then what waits for a person to review."""
-    out.print(Text(f"Dispatches in {report.store}", "bold"))
+    out.print(Text(printable(f"Dispatches in {report.store}"), "bold"))
     counts = new_table("By status", "status", "dispatches")
     for status, count in report.counts.items():
         add_row(counts, status_text(status), str(count))
@@ -31,6 +31,8 @@ def show_status(out: Console, report: StoreStatus, store_option: str) -> None:
             ),
             soft_wrap=True,
         )
+    if report.dry_runs:
+        _show_dry_runs(out, report, store_option)
 
     if report.not_reached:
         missed = new_table(
@@ -43,7 +45,7 @@ def show_status(out: Console, report: StoreStatus, store_option: str) -> None:
             add_row(
                 missed,
                 item.contact_id,
-                status_text(item.status),
+                status_text(item.status + (" (dry run)" if item.dry_run else "")),
                 " → ".join(item.tried) or "-",
                 why,
                 item.dispatch_id,
@@ -67,7 +69,7 @@ def show_status(out: Console, report: StoreStatus, store_option: str) -> None:
             held,
             entry.dispatch_id,
             entry.contact_id,
-            f"{entry.channel} {entry.address}{via}",
+            f"{entry.channel} {entry.address}{via}" + (" (dry run)" if entry.dry_run else ""),
             since,
         )
     out.print(held)
@@ -85,12 +87,32 @@ def show_status(out: Console, report: StoreStatus, store_option: str) -> None:
     )
 
 
+def _show_dry_runs(out: Console, report: StoreStatus, store_option: str) -> None:
+    counts = ", ".join(f"{status} {count}" for status, count in report.dry_run_counts.items())
+    waiting = sum(
+        count for status, count in report.dry_run_counts.items() if not Status(status).is_final
+    )
+    said = (
+        f"Dry runs: {report.dry_runs} of these dispatches were made through dry-run adapters "
+        f"only (send --outbox) and are never sent through real providers ({counts})."
+    )
+    if waiting:
+        has, it = ("has", "it") if waiting == 1 else ("have", "them")
+        said += (
+            f" {waiting} still {has} a later step: multichannel worker --outbox{store_option} "
+            f"takes {it} as a dry run, and a worker with real adapters cancels {it} unsent."
+        )
+    out.print(Text(said), soft_wrap=True)
+
+
 def show_review(out: Console, dispatch: Dispatch, new: Sequence[Decision]) -> None:
     """What settling a review did: the dispatch's new status and the steps it took."""
     out.print(
         Text.assemble(
-            f"dispatch {dispatch.id} ({dispatch.contact_id}): ", status_text(dispatch.status.value)
+            printable(f"dispatch {dispatch.id} ({dispatch.contact_id}): "),
+            status_text(dispatch.status.value + (" (dry run)" if dispatch.dry_run else "")),
         )
     )
     for decision in new:
-        out.print(Text(f"  {decision.at.astimezone(UTC):%Y-%m-%d %H:%M} UTC  {decision.reason}"))
+        at = f"{decision.at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+        out.print(Text(f"  {at}  {printable(decision.reason)}"))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from multichannel import Dispatch, Status, Store
@@ -30,6 +30,7 @@ class NotReached:
     reason: str
     error: str | None
     at: datetime
+    dry_run: bool = False
 
     def as_json(self) -> dict[str, object]:
         """The entry as ``status --json`` writes it."""
@@ -41,6 +42,7 @@ class NotReached:
             "reason": self.reason,
             "error": self.error,
             "at": _iso(self.at),
+            "dry_run": self.dry_run,
         }
 
 
@@ -54,6 +56,7 @@ class InReview:
     address: str
     provider: str | None
     since: datetime
+    dry_run: bool = False
 
     def as_json(self) -> dict[str, object]:
         """The entry as ``status --json`` writes it."""
@@ -64,6 +67,7 @@ class InReview:
             "address": self.address,
             "provider": self.provider,
             "since": _iso(self.since),
+            "dry_run": self.dry_run,
             "settle_with": [
                 f"multichannel review {self.dispatch_id} --sent",
                 f"multichannel review {self.dispatch_id} --not-sent",
@@ -80,11 +84,17 @@ class StoreStatus:
     next_due: datetime | None
     not_reached: list[NotReached]
     review: list[InReview]
+    dry_run_counts: dict[str, int] = field(default_factory=dict)
 
     @property
     def total(self) -> int:
         """How many dispatches the store holds."""
         return sum(self.counts.values())
+
+    @property
+    def dry_runs(self) -> int:
+        """How many of them were created as dry runs, and so are never sent for real."""
+        return sum(self.dry_run_counts.values())
 
     def as_json(self) -> dict[str, object]:
         """The report as ``status --json`` writes it."""
@@ -95,6 +105,7 @@ class StoreStatus:
             "next_due": _iso(self.next_due),
             "not_reached": [item.as_json() for item in self.not_reached],
             "review": [item.as_json() for item in self.review],
+            "dry_run": {"total": self.dry_runs, "counts": self.dry_run_counts},
         }
 
 
@@ -112,6 +123,7 @@ def _not_reached(dispatch: Dispatch) -> NotReached:
         reason=last,
         error=errors[-1] if errors else None,
         at=dispatch.updated_at,
+        dry_run=dispatch.dry_run,
     )
 
 
@@ -124,17 +136,21 @@ def _in_review(dispatch: Dispatch) -> InReview:
         address="-" if current is None else current.address,
         provider=None if current is None else current.provider,
         since=dispatch.updated_at if current is None else current.at,
+        dry_run=dispatch.dry_run,
     )
 
 
 def store_status(store: Store, shown: str) -> StoreStatus:
     """Read every dispatch in ``store`` once and sum up; ``shown`` names the store."""
     counts: Counter[str] = Counter()
+    dry_runs: Counter[str] = Counter()
     not_reached: list[NotReached] = []
     review: list[InReview] = []
     next_due: datetime | None = None
     for dispatch in store.dispatches():
         counts[dispatch.status.value] += 1
+        if dispatch.dry_run:
+            dry_runs[dispatch.status.value] += 1
         if dispatch.status in NOT_REACHED:
             not_reached.append(_not_reached(dispatch))
         elif dispatch.status is Status.REVIEW:
@@ -144,7 +160,15 @@ def store_status(store: Store, shown: str) -> StoreStatus:
             next_due = due if next_due is None else min(next_due, due)
     not_reached.sort(key=lambda item: (item.at, item.contact_id, item.dispatch_id))
     review.sort(key=lambda item: (item.since, item.contact_id, item.dispatch_id))
-    ordered = {status.value: counts[status.value] for status in Status if counts[status.value]}
     return StoreStatus(
-        store=shown, counts=ordered, next_due=next_due, not_reached=not_reached, review=review
+        store=shown,
+        counts=_in_order(counts),
+        next_due=next_due,
+        not_reached=not_reached,
+        review=review,
+        dry_run_counts=_in_order(dry_runs),
     )
+
+
+def _in_order(counts: Counter[str]) -> dict[str, int]:
+    return {status.value: counts[status.value] for status in Status if counts[status.value]}

@@ -9,7 +9,6 @@ file, record and field, with exit status 2; never as a traceback.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -25,7 +24,6 @@ from multichannel import (
     FallbackStrategy,
     Message,
     Registry,
-    Store,
     SystemClock,
     __version__,
 )
@@ -33,10 +31,12 @@ from multichannel._cli_common import (
     DepthOpt,
     JsonOpt,
     OutboxOpt,
+    SendStore,
     ZoneOpt,
     build_registry,
     build_strategy,
-    open_store,
+    send_store,
+    shown_url,
     user_errors,
 )
 from multichannel._cli_demo import demo
@@ -48,6 +48,8 @@ from multichannel._render import (
     PlanRow,
     console,
     contact_zone,
+    dump_json,
+    printable,
     show_adapters,
     show_contacts,
     show_plan,
@@ -159,12 +161,12 @@ def plan(
         people, content = load_contacts(contacts), load_message(message)
     rows = plan_rows(strategy, people, content, when)
     if as_json:
-        typer.echo(json.dumps([row.as_json() for row in rows], indent=2, ensure_ascii=False))
+        typer.echo(dump_json([row.as_json() for row in rows]))
     else:
         show_plan(console(), rows, when)
 
 
-def _send_json(result: BatchResult) -> dict[str, object]:
+def _send_json(result: BatchResult, made: set[str] | None) -> dict[str, object]:
     dispatch: Dispatch | None = result.dispatch
     current = None if dispatch is None else dispatch.current
     after = None if dispatch is None else dispatch.next_action_at
@@ -176,6 +178,8 @@ def _send_json(result: BatchResult) -> dict[str, object]:
         "address": None if current is None else current.address,
         "next_action_at": None if after is None else after.isoformat(),
         "error": None if result.error is None else f"{type(result.error).__name__}: {result.error}",
+        "existing": dispatch is not None and made is not None and dispatch.id not in made,
+        "dry_run": dispatch is not None and dispatch.dry_run,
     }
 
 
@@ -189,7 +193,52 @@ def _error_lines(failed: list[BatchResult]) -> list[str]:
     lines = []
     for error, ids in by_error.items():
         shown = ", ".join(ids[:3]) + (f" and {len(ids) - 3} more" if len(ids) > 3 else "")
-        lines.append(f"error: {len(ids)} contact{'s' * (len(ids) > 1)} ({shown}): {error}")
+        lines.append(printable(f"error: {_contacts(len(ids))} ({shown}): {error}"))
+    return lines
+
+
+def _contacts(count: int) -> str:
+    return f"{count} contact{'s' * (count != 1)}"
+
+
+def _key_lines(
+    message: Message,
+    message_file: Path,
+    *,
+    stored: list[Dispatch],
+    made: int,
+    outbox: bool,
+    as_json: bool,
+) -> list[str]:
+    """What a store makes of the message's key: a repeat's dispatches, or none to find them by."""
+    if message.key is None:
+        if outbox:
+            return []  # a repeated dry run only adds dispatches that are never sent
+        return [
+            f"warning: {message_file} has no key, so running this send again creates new "
+            "dispatches and sends the message again; add a line such as `key: NAME` to "
+            f"{message_file} to have a repeat find the dispatches already in the store"
+        ]
+    key = repr(message.key)
+    lines = []
+    if stored and as_json:  # the text summary says so itself
+        lines.append(
+            f"note: {_contacts(len(stored))} already had a dispatch under key {key} from an "
+            "earlier run, so they were not sent to again; give the message a new key to send it "
+            "again"
+        )
+    dry = sum(1 for dispatch in stored if dispatch.dry_run)
+    if dry and not outbox:
+        lines.append(
+            f"warning: {_contacts(dry)} got nothing: their dispatch under key {key} is a dry run "
+            "(made with --outbox), which is never sent through real providers; give the message "
+            "a new key to send it for real"
+        )
+    if made and outbox:
+        lines.append(
+            f"note: these dry-run dispatches hold key {key} in the store, so a real send with the "
+            "same key sends nothing to these contacts; change the key for the real run"
+        )
     return lines
 
 
@@ -219,39 +268,50 @@ def send(
         strategy = build_strategy(depth, default_timezone)
         people, content = load_contacts(contacts), load_message(message)
     registry = build_registry(outbox)
-    kept: Store | None = None
+    kept: SendStore | None = None
     if store is not None:
         with user_errors():
-            kept = open_store(store, create=True, migrate=True)
+            kept = send_store(store, dry_run=outbox)
     dispatcher = Dispatcher(adapters=registry, strategy=strategy, store=kept)
     results: list[BatchResult] = []
     errors = console(stderr=True)
-    with (
-        user_errors(),
-        Progress(
-            TextColumn("sending"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            console=errors,
-            transient=True,
-            disable=not errors.is_terminal,
-        ) as progress,
-    ):
-        task = progress.add_task("sending", total=len(people))
-        for result in dispatcher.send_many(people, content, concurrency=concurrency):
-            results.append(result)
-            progress.advance(task)
+    try:
+        with (
+            user_errors(),
+            Progress(
+                TextColumn("sending"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                console=errors,
+                transient=True,
+                disable=not errors.is_terminal,
+            ) as progress,
+        ):
+            task = progress.add_task("sending", total=len(people))
+            for result in dispatcher.send_many(people, content, concurrency=concurrency):
+                results.append(result)
+                progress.advance(task)
+    finally:
+        if kept is not None:
+            kept.close()
+    # Only the store knows whether a repeated key returned a dispatch of an earlier run.
+    made = None if kept is None else kept.made
+    dispatches = [result.dispatch for result in results if result.dispatch is not None]
+    new = [dispatch for dispatch in dispatches if made is None or dispatch.id in made]
+    stored = [dispatch for dispatch in dispatches if made is not None and dispatch.id not in made]
     failed = [result for result in results if result.error is not None]
     for line in _error_lines(failed):
         errors.print(line, markup=False, soft_wrap=True)
     if as_json:
-        typer.echo(json.dumps([_send_json(result) for result in results], indent=2))
+        typer.echo(dump_json([_send_json(result, made) for result in results]))
     else:
-        dispatches = [result.dispatch for result in results if result.dispatch is not None]
-        show_summary(console(), dispatches, len(failed))
-    pending = sum(
-        1 for result in results if result.dispatch and not result.dispatch.status.is_final
-    )
+        show_summary(console(), new, len(failed), stored=stored, key=content.key, dry_run=outbox)
+    notes = []
+    if store is not None:
+        notes = _key_lines(
+            content, message, stored=stored, made=len(new), outbox=outbox, as_json=as_json
+        )
+    pending = sum(1 for dispatch in dispatches if not dispatch.status.is_final)
     if pending:
         later = (
             f"note: {pending} {'dispatch has' if pending == 1 else 'dispatches have'} a later "
@@ -263,11 +323,24 @@ def send(
                 "pass --store sqlite:///multichannel.db (or set MULTICHANNEL_STORE) and run "
                 "`multichannel worker` to have later steps taken"
             )
+        elif outbox:
+            later += (
+                f"run `multichannel worker --outbox{store_option(store)}` to have them taken as "
+                "a dry run too"
+            )
         else:
             later += f"run `multichannel worker{store_option(store)}` to have them taken"
-        errors.print(later, markup=False, soft_wrap=True)
+        notes.insert(0, later)
     if outbox:
-        errors.print("dry run: messages went to an in-memory outbox; nothing was sent")
+        dry = "dry run: messages went to an in-memory outbox; nothing was sent"
+        if store is not None and new:
+            dry += (
+                f". The dispatches kept in {shown_url(store)} are marked as a dry run: a worker "
+                "with real adapters cancels them without sending"
+            )
+        notes.append(dry)
+    for note in notes:
+        errors.print(printable(note), markup=False, soft_wrap=True)
     if failed:
         raise typer.Exit(1)
 
@@ -293,7 +366,7 @@ def check(
             load_message(message)
     if as_json:
         dumped = [person.model_dump(mode="json") for person in people]
-        typer.echo(json.dumps(dumped, indent=2, ensure_ascii=False))
+        typer.echo(dump_json(dumped))
     else:
         show_contacts(console(), people, contacts)
 

@@ -37,13 +37,21 @@ class Outbox(BaseAdapter):
     """Accepts every message on every channel and records it in ``sent``.
 
     Tell it to fail with `reject`. Use it in your own tests the way Django users
-    use the locmem email backend. Thread-safe.
+    use the locmem email backend, standing for a provider. With ``dry_run=True``
+    it stands for a dry run instead: what a dispatcher whose adapters are all dry
+    runs starts is marked `Dispatch.dry_run`, and a dispatcher with a real
+    adapter never sends it. Thread-safe.
     """
 
     name = "outbox"
     channel = ANY_CHANNEL
 
-    def __init__(self) -> None:
+    def __init__(self, *, dry_run: bool = False) -> None:
+        # Not a dry run unless asked: tests often start dispatches through an
+        # Outbox and carry them on through another adapter that stands for a
+        # provider. The dispatcher reads it with getattr, so an adapter of yours
+        # can declare itself a dry run the same way.
+        self.dry_run = dry_run
         self.sent: list[SentMessage] = []
         self._rejections: dict[str, _Rejection] = {}
         self._ids = itertools.count(1)
@@ -101,4 +109,5 @@ class Outbox(BaseAdapter):
         return Receipt(provider_id=provider_id)
 
     def __repr__(self) -> str:
-        return f"Outbox(sent={len(self.sent)})"
+        dry = ", dry_run=True" if self.dry_run else ""
+        return f"Outbox(sent={len(self.sent)}{dry})"
