@@ -53,6 +53,7 @@ from multichannel import (
     Store,
     TransientError,
     UnknownDispatch,
+    Worker,
 )
 from multichannel.webhooks import record_events
 
@@ -196,7 +197,8 @@ class World:
                 self.dispatch_ids.append(sent.id)
         elif action == "later":
             self.clock.advance(timedelta(minutes=11) if arg == "minutes" else timedelta(hours=2))
-            dispatcher.run_due()
+            # A worker, as a deployment runs one, each time a new one (a restart).
+            Worker(dispatcher, lease=timedelta(minutes=15)).run_once()
         elif action == "restart":
             self.dispatcher = self.fresh_dispatcher()
         elif action == "stop_webhook":
