@@ -34,8 +34,8 @@ from multichannel import (
     Status,
     Window,
 )
-from multichannel._cli_ops import stop_on_signals
 from multichannel.cli import app
+from multichannel.cli.ops import stop_on_signals
 
 # Monday 2 March 2026 14:00 UTC: 09:00 in Detroit, 23:00 in Tokyo.
 MONDAY = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)

@@ -34,8 +34,8 @@ from multichannel import (
     SQLStore,
     Status,
 )
-from multichannel._cli_serve import WebhookApp, uvicorn_server, webhook_app
 from multichannel.cli import app
+from multichannel.cli.serve import WebhookApp, uvicorn_server, webhook_app
 
 with warnings.catch_warnings():
     # Starlette 1.x asks for httpx2 and warns when its test client falls back on httpx.
@@ -138,7 +138,7 @@ def test_the_app_serves_the_configured_providers_and_404s_the_others(
 
 
 def test_the_app_needs_at_least_one_secret(url: str) -> None:
-    from multichannel._files import InputError
+    from multichannel.cli.files import InputError
 
     with pytest.raises(InputError, match="no webhook secret is set: set TWILIO_AUTH_TOKEN"):
         webhook_app(registry=Registry([Outbox()]), store=url, environ={})
@@ -163,7 +163,7 @@ def test_serve_reports_which_routes_are_live_then_runs_uvicorn(
     url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     server = FakeServer()
-    monkeypatch.setattr("multichannel._cli_serve.uvicorn_server", server)
+    monkeypatch.setattr("multichannel.cli.serve.uvicorn_server", server)
 
     result = invoke(
         *("serve", "--outbox", "--store", url, "--port", "8123", "--trust-forwarded"),

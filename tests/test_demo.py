@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from multichannel import Dispatch, Outcome, Status
 from multichannel.cli import app
-from multichannel.demo import DEMO_START, DemoRun, run_demo
+from multichannel.cli.demo.script import DEMO_START, DemoRun, run_demo
 
 
 @pytest.fixture(scope="module")

@@ -12,10 +12,10 @@ from click.testing import Result
 from typer.testing import CliRunner
 
 from multichannel import SQLStore, Status
-from multichannel._demo_local import LOCAL_SCRIPT, Endpoints, run_local_demo
-from multichannel._demo_restart import DemoError, run_restart_demo, spawn_process
 from multichannel.cli import app
-from multichannel.demo import SCRIPT, DemoRun, run_demo
+from multichannel.cli.demo.local import LOCAL_SCRIPT, Endpoints, run_local_demo
+from multichannel.cli.demo.restart import DemoError, run_restart_demo, spawn_process
+from multichannel.cli.demo.script import SCRIPT, DemoRun, run_demo
 
 FINAL = {
     "alice": Status.RESPONDED,
@@ -300,7 +300,7 @@ def test_the_hidden_resume_command_refuses_bad_input(
 def test_local_providers_without_their_sdks_say_how_to_install_them(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import multichannel._cli_demo as cli_demo
+    import multichannel.cli.demo.command as cli_demo
     from multichannel import ConfigurationError
 
     def missing_sdk() -> DemoRun:

@@ -30,12 +30,12 @@ from multichannel import (
     Status,
     TransientError,
 )
-from multichannel._standins import Received, Standins, run_standins
 from multichannel.adapters.sendgrid import SendGridEmail
 from multichannel.adapters.smtp import SMTPEmail
 from multichannel.adapters.telnyx import TelnyxFax
 from multichannel.adapters.twilio_sms import TwilioSMS
 from multichannel.adapters.twilio_voice import TwilioVoiceDrop
+from multichannel.cli.demo.standins import Received, Standins, run_standins
 
 ACCOUNT = "AC" + "0123456789abcdef" * 2
 TOKEN = "twilio-auth-token-SECRET-5b8e"

@@ -40,8 +40,8 @@ from multichannel import (
     Registry,
     Status,
 )
-from multichannel._cli_serve import webhook_app
 from multichannel.cli import app as cli
+from multichannel.cli.serve import webhook_app
 from multichannel.webhooks import create_app
 
 with warnings.catch_warnings():
@@ -546,7 +546,7 @@ def serve(url: str, *options: str, monkeypatch: pytest.MonkeyPatch) -> tuple[Res
         apps.append(app)
         return Server()
 
-    monkeypatch.setattr("multichannel._cli_serve.uvicorn_server", server)
+    monkeypatch.setattr("multichannel.cli.serve.uvicorn_server", server)
     env = {"COLUMNS": "400", "NO_COLOR": "1", "TWILIO_AUTH_TOKEN": TOKEN}
     result = CliRunner().invoke(cli, ["serve", "--outbox", "--store", url, *options], env=env)
     return result, apps

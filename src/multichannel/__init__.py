@@ -5,6 +5,7 @@ The public API is everything named in ``__all__``; other modules are private.
 
 from importlib.metadata import PackageNotFoundError, version
 
+from multichannel._engine.batch import BatchResult
 from multichannel.adapters import (
     Adapter,
     BaseAdapter,
@@ -15,7 +16,6 @@ from multichannel.adapters import (
     SendContext,
     SentMessage,
 )
-from multichannel.batch import BatchResult
 from multichannel.clock import Clock, ManualClock, SystemClock
 from multichannel.contacts import Contact, ContactPoint, Preferences
 from multichannel.dispatch import (

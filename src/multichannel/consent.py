@@ -187,8 +187,5 @@ def stop_for_opt_out(
         f"the person opted out on {channel} {tried.address}{how} "
         f"(received {received_at.isoformat()})",
     )
-    dispatch.note(now, "opted out: not contacted on any other channel")
-    dispatch.status = Status.CANCELLED
-    dispatch.next_action_at = None
-    dispatch.updated_at = now
+    dispatch.settle(now, Status.CANCELLED, "opted out: not contacted on any other channel")
     return True

@@ -12,6 +12,7 @@ from multichannel.messages import Message
 
 __all__ = [
     "LIVE",
+    "WAITING",
     "Attempt",
     "Decision",
     "DeliveryEvent",
@@ -51,11 +52,15 @@ class Status(StrEnum):
 
     @property
     def is_final(self) -> bool:
-        """True when nothing more will happen unless an event arrives."""
-        return self not in (Status.SCHEDULED, Status.AWAITING_RESPONSE)
+        """True when nothing more will happen unless an event arrives: not `WAITING`."""
+        return self not in WAITING
 
 
-LIVE = frozenset({Status.SCHEDULED, Status.ACCEPTED, Status.DELIVERED, Status.AWAITING_RESPONSE})
+# The one place the status groups are spelled; stores, the dispatcher and consent read them.
+WAITING = frozenset({Status.SCHEDULED, Status.AWAITING_RESPONSE})
+"""Statuses with a step due at ``next_action_at``: what stores hand to workers."""
+
+LIVE = WAITING | {Status.ACCEPTED, Status.DELIVERED}
 """Statuses a dispatch can still move on from by itself or by a failure event.
 
 The others change only by a person (`Dispatcher.resume`, `Dispatcher.cancel`)
@@ -216,6 +221,13 @@ class Dispatch(BaseModel):
     def note(self, at: datetime, reason: str) -> None:
         """Add ``reason`` to the decision log."""
         self.decisions.append(Decision(at=at, reason=reason))
+
+    def settle(self, at: datetime, status: Status, reason: str) -> None:
+        """End in ``status`` at ``at``, nothing more due, with ``reason`` in the log."""
+        self.status = status
+        self.next_action_at = None
+        self.updated_at = at
+        self.note(at, reason)
 
     def timeline(self) -> list[str]:
         """The decision log as lines: ``2026-03-02T21:00:00+00:00  reason``."""

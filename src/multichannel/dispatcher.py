@@ -13,11 +13,12 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, It
 from datetime import datetime, timedelta
 from typing import Literal, TypeVar
 
-from multichannel._events import LIVE, Effect, apply_event, find_attempt, find_dispatch
-from multichannel._perform import Steps, perform, saved
-from multichannel._retry import acall_with_retries, call_with_retries
+from multichannel._engine.batch import BatchResult, run_batch, run_batch_async
+from multichannel._engine.events import Effect, apply_event, find_attempt, find_dispatch
+from multichannel._engine.retries import acall_with_retries, call_with_retries
+from multichannel._engine.saving import change_until_saved, read_again, save_unless_stale
+from multichannel._engine.send import Steps, send_on_point
 from multichannel.adapters.base import Adapter, Registry
-from multichannel.batch import BatchResult, run_batch, run_batch_async
 from multichannel.clock import Clock, SystemClock
 from multichannel.consent import (
     STOPPABLE,
@@ -27,7 +28,7 @@ from multichannel.consent import (
     withheld,
 )
 from multichannel.contacts import Contact, ContactPoint
-from multichannel.dispatch import DeliveryEvent, Dispatch, EventKind, Outcome, Status
+from multichannel.dispatch import LIVE, DeliveryEvent, Dispatch, EventKind, Outcome, Status
 from multichannel.errors import (
     IdempotencyConflict,
     UnknownDispatch,
@@ -403,7 +404,7 @@ class Dispatcher:
             )
             self._log(dispatch, action)
             if action.kind == "send" and action.point is not None:
-                dispatch, waits = yield from self._perform(dispatch, action.point)
+                dispatch, waits = yield from self._send_on(dispatch, action.point)
                 if waits:
                     return dispatch
                 current = dispatch.current
@@ -440,7 +441,7 @@ class Dispatcher:
                 dispatch.note(now, note)
         dispatch.note(now, action.reason)
 
-    def _perform(self, dispatch: Dispatch, point: ContactPoint) -> Steps[tuple[Dispatch, bool]]:
+    def _send_on(self, dispatch: Dispatch, point: ContactPoint) -> Steps[tuple[Dispatch, bool]]:
         message = dispatch.message
         schedules = self.strategy.schedules(dispatch.contact, point, message)
 
@@ -456,7 +457,7 @@ class Dispatcher:
             stored = self.store.get(dispatch.id)
             return withheld(stored, point, self.store.opted_out([(point.channel, point.address)]))
 
-        return perform(
+        return send_on_point(
             dispatch,
             point,
             registry=self.registry,
@@ -561,23 +562,16 @@ class Dispatcher:
         return latest
 
     def _finish(self, dispatch: Dispatch, status: Status, reason: str) -> None:
-        now = self.clock.now()
-        dispatch.status = status
-        dispatch.next_action_at = None
-        dispatch.updated_at = now
-        dispatch.note(now, reason)
+        dispatch.settle(self.clock.now(), status, reason)
 
     def _saved(self, dispatch: Dispatch) -> bool:
-        return saved(self.store, dispatch)
+        return save_unless_stale(self.store, dispatch)
 
     def _reload(self, dispatch: Dispatch) -> Dispatch:
-        return self.get(dispatch.id)
+        return read_again(self.store, dispatch)
 
     def _change(self, dispatch: Dispatch, change: Callable[[Dispatch], bool]) -> Dispatch:
-        """Apply ``change`` and save, again on the newest copy whenever someone saved first."""
-        while change(dispatch) and not self._saved(dispatch):
-            dispatch = self._reload(dispatch)
-        return dispatch
+        return change_until_saved(self.store, dispatch, change)
 
     def _opt_out(
         self, point: tuple[str, str], *, received_at: datetime, detail: str | None

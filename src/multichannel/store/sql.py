@@ -39,7 +39,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.pool import StaticPool
 
 from multichannel.contacts import STORED, address_key
-from multichannel.dispatch import DeliveryEvent, Dispatch, Status
+from multichannel.dispatch import WAITING, DeliveryEvent, Dispatch, Status
 from multichannel.errors import ConfigurationError, StaleDispatch
 from multichannel.store._schema import (
     current_version,
@@ -56,7 +56,7 @@ __all__ = ["SQLStore"]
 
 logger = logging.getLogger("multichannel.store")
 
-_LIVE = (Status.SCHEDULED.value, Status.AWAITING_RESPONSE.value)
+_WAITING = sorted(status.value for status in WAITING)
 _READ = "multichannel_read"
 
 
@@ -433,7 +433,7 @@ class SQLStore:
         query = (
             select(dispatches.c.id, dispatches.c.body)
             .where(
-                dispatches.c.status.in_(_LIVE),
+                dispatches.c.status.in_(_WAITING),
                 dispatches.c.next_action_at <= now,
                 or_(dispatches.c.lease_until.is_(None), dispatches.c.lease_until < now),
             )

@@ -9,8 +9,8 @@ from rich.console import Console
 from rich.text import Text
 
 from multichannel import Decision, Dispatch, Status
-from multichannel._render import add_row, new_table, printable, status_text
-from multichannel._status import StoreStatus
+from multichannel.cli.render import add_row, new_table, printable, status_text
+from multichannel.cli.report import StoreStatus
 
 __all__ = ["show_review", "show_status"]
 

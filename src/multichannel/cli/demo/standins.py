@@ -24,7 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-from multichannel._standin_answers import Request, Respond, as_number, sendgrid, telnyx, twilio
+from multichannel.cli.demo.answers import Request, Respond, as_number, sendgrid, telnyx, twilio
 
 __all__ = ["Received", "Standins", "run_standins"]
 

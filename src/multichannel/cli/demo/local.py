@@ -1,6 +1,6 @@
 """``multichannel demo --providers local``: the demo through the real adapters and their SDKs.
 
-The adapters talk to the stand-ins of `multichannel._standins` on 127.0.0.1,
+The adapters talk to the stand-ins of `multichannel.cli.demo.standins` on 127.0.0.1,
 so a newcomer sees the requests Twilio, an SMTP server (or SendGrid) and
 Telnyx would get, without an account. chloe's mail server refuses her address
 outright, so her email fails when it is sent rather than by a later bounce.
@@ -16,13 +16,20 @@ from datetime import datetime
 from typing import cast
 
 from multichannel import Adapter, Contact, EventKind
-from multichannel._standins import HOST, Standins, run_standins
 from multichannel.adapters.sendgrid import SendGridEmail
 from multichannel.adapters.smtp import SMTPEmail
 from multichannel.adapters.telnyx import TelnyxFax
 from multichannel.adapters.twilio_sms import TwilioSMS
 from multichannel.adapters.twilio_voice import TwilioVoiceDrop
-from multichannel.demo import DEMO_DAYS, DEMO_START, SCRIPT, DemoRun, demo_contacts, run_demo
+from multichannel.cli.demo.script import (
+    DEMO_DAYS,
+    DEMO_START,
+    SCRIPT,
+    DemoRun,
+    demo_contacts,
+    run_demo,
+)
+from multichannel.cli.demo.standins import HOST, Standins, run_standins
 
 __all__ = ["LOCAL_SCRIPT", "Endpoints", "local_standins", "run_local_demo"]
 

@@ -13,7 +13,7 @@ from multichannel.dispatch import LIVE, Attempt, DeliveryEvent, Dispatch, EventK
 from multichannel.errors import UnknownDispatch
 from multichannel.store import Store
 
-__all__ = ["LIVE", "Effect", "apply_event", "find_attempt", "find_dispatch"]
+__all__ = ["Effect", "apply_event", "find_attempt", "find_dispatch"]
 
 
 class Effect(Enum):
@@ -57,12 +57,6 @@ def find_attempt(dispatch: Dispatch, event: DeliveryEvent) -> Attempt:
     return attempt
 
 
-def _finish(dispatch: Dispatch, now: datetime, status: Status, reason: str) -> None:
-    dispatch.status = status
-    dispatch.next_action_at = None
-    dispatch.note(now, reason)
-
-
 def apply_event(
     dispatch: Dispatch, attempt: Attempt, event: DeliveryEvent, *, now: datetime, opted_in: bool
 ) -> Effect:
@@ -89,7 +83,7 @@ def apply_event(
             attempt.outcome = Outcome.RESPONDED
             dispatch.note(now, f"answered on {where}{detail}")
             if dispatch.status is not Status.CANCELLED:
-                _finish(dispatch, now, Status.RESPONDED, "the person answered")
+                dispatch.settle(now, Status.RESPONDED, "the person answered")
     elif event.kind is EventKind.OPTED_IN:
         if opted_in:
             dispatch.note(now, f"the person opted back in on {where}{detail}")

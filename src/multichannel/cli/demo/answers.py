@@ -1,4 +1,4 @@
-"""How Twilio, SendGrid and Telnyx answer, for the local stand-ins in `multichannel._standins`.
+"""How Twilio, SendGrid and Telnyx answer, for the stand-ins in `multichannel.cli.demo.standins`.
 
 Each responder takes a request and a refusal check and returns the answer the
 provider would give, in the provider's own shapes: Twilio's Messages and Calls

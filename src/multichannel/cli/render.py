@@ -25,8 +25,8 @@ from rich.tree import Tree
 
 from multichannel import Adapter, Contact, Dispatch, FallbackStrategy
 from multichannel._redact import mask_address
-from multichannel._standins import Received
-from multichannel.demo import DemoRun
+from multichannel.cli.demo.script import DemoRun
+from multichannel.cli.demo.standins import Received
 
 __all__ = [
     "PlanRow",

@@ -31,10 +31,9 @@ from multichannel import (
     SQLStore,
     Worker,
 )
-from multichannel._cli_common import shown_url, user_errors
-from multichannel._demo_local import LOCAL_SCRIPT, Endpoints
-from multichannel._files import InputError
-from multichannel.demo import (
+from multichannel.cli.common import shown_url, user_errors
+from multichannel.cli.demo.local import LOCAL_SCRIPT, Endpoints
+from multichannel.cli.demo.script import (
     DEMO_DAYS,
     DEMO_START,
     SCRIPT,
@@ -47,6 +46,7 @@ from multichannel.demo import (
     demo_message,
     play,
 )
+from multichannel.cli.files import InputError
 
 __all__ = [
     "RESTART_AFTER",

@@ -3,8 +3,8 @@
 Everything runs through the real `Dispatcher` with an `Outbox` and a
 `ManualClock`, so nothing leaves the machine and every run is the same (the
 same scenario runs through the real adapters against local stand-ins in
-`multichannel._demo_local`, and across a process restart on a SQL store in
-`multichannel._demo_restart`). The clock starts on Friday 6 March 2026 at
+`multichannel.cli.demo.local`, and across a process restart on a SQL store in
+`multichannel.cli.demo.restart`). The clock starts on Friday 6 March 2026 at
 14:00 UTC and jumps from one due step or scripted event to the next. What the people do is scripted:
 
 - alice (Detroit, 09:00) gets a text at once and answers it;
@@ -38,8 +38,8 @@ from multichannel import (
     Message,
     Outbox,
 )
-from multichannel._files import load_contacts, load_message
-from multichannel._standins import Received
+from multichannel.cli.demo.standins import Received
+from multichannel.cli.files import load_contacts, load_message
 
 __all__ = [
     "DEMO_DAYS",
@@ -150,15 +150,22 @@ def as_adapter(outbox: Outbox) -> Adapter:
     return cast(Adapter, outbox)
 
 
+_DATA = resources.files("multichannel.cli.demo") / "data"
+
+
 def demo_contacts() -> list[Contact]:
-    """The bundled demo contacts (``multichannel/data/demo_contacts.yaml``)."""
-    with resources.as_file(resources.files("multichannel") / "data/demo_contacts.yaml") as path:
+    """The bundled demo contacts (``multichannel/cli/demo/data/demo_contacts.yaml``)."""
+    with resources.as_file(
+        resources.files("multichannel.cli.demo") / "data/demo_contacts.yaml"
+    ) as path:
         return load_contacts(Path(path))
 
 
 def demo_message() -> Message:
-    """The bundled demo message (``multichannel/data/demo_message.yaml``)."""
-    with resources.as_file(resources.files("multichannel") / "data/demo_message.yaml") as path:
+    """The bundled demo message (``multichannel/cli/demo/data/demo_message.yaml``)."""
+    with resources.as_file(
+        resources.files("multichannel.cli.demo") / "data/demo_message.yaml"
+    ) as path:
         return load_message(Path(path))
 
 

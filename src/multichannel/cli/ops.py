@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 import typer
 
 from multichannel import Dispatcher, Registry, SystemClock, UnknownDispatch, Worker
-from multichannel._cli_common import (
+from multichannel.cli.common import (
     DEFAULT_STORE,
     DepthOpt,
     JsonOpt,
@@ -34,10 +34,10 @@ from multichannel._cli_common import (
     shown_url,
     user_errors,
 )
-from multichannel._files import InputError
-from multichannel._render import console, dump_json, printable
-from multichannel._render_ops import show_review, show_status
-from multichannel._status import store_status
+from multichannel.cli.files import InputError
+from multichannel.cli.render import console, dump_json, printable
+from multichannel.cli.render_ops import show_review, show_status
+from multichannel.cli.report import store_status
 
 __all__ = ["db_app", "review", "status", "store_option", "worker"]
 

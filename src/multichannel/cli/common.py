@@ -25,9 +25,9 @@ from multichannel import (
     SQLStore,
     Status,
 )
-from multichannel._files import InputError, parse_duration
-from multichannel._render import printable
-from multichannel.demo import as_adapter
+from multichannel.cli.demo.script import as_adapter
+from multichannel.cli.files import InputError, parse_duration
+from multichannel.cli.render import printable
 
 __all__ = [
     "DEFAULT_STORE",

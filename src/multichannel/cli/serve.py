@@ -12,7 +12,7 @@ import typer
 from pydantic import SecretStr
 
 from multichannel import Clock, Dispatcher, Registry, SQLStore
-from multichannel._cli_common import (
+from multichannel.cli.common import (
     DEFAULT_STORE,
     DepthOpt,
     OutboxOpt,
@@ -25,7 +25,7 @@ from multichannel._cli_common import (
     shown_url,
     user_errors,
 )
-from multichannel._files import InputError
+from multichannel.cli.files import InputError
 
 if TYPE_CHECKING:
     import uvicorn

@@ -1,7 +1,7 @@
 """The ``multichannel`` command: plan, send, list adapters, run the demo, and operate a store.
 
 The operations commands (``db``, ``worker``, ``status``, ``review``, ``serve``)
-live in `multichannel._cli_ops` and `multichannel._cli_serve`. Bad input (a
+live in `multichannel.cli.ops` and `multichannel.cli.serve`. Bad input (a
 missing or malformed file, a record that fails validation, a bad option, a
 store that cannot be reached) is reported as one line on stderr naming the
 file, record and field, with exit status 2; never as a traceback.
@@ -27,7 +27,7 @@ from multichannel import (
     SystemClock,
     __version__,
 )
-from multichannel._cli_common import (
+from multichannel.cli.common import (
     DepthOpt,
     JsonOpt,
     OutboxOpt,
@@ -39,12 +39,11 @@ from multichannel._cli_common import (
     shown_url,
     user_errors,
 )
-from multichannel._cli_demo import demo
-from multichannel._cli_ops import db_app, review, status, store_option, worker
-from multichannel._cli_serve import serve
-from multichannel._demo_restart import resume_command
-from multichannel._files import InputError, load_contacts, load_message
-from multichannel._render import (
+from multichannel.cli.demo.command import demo
+from multichannel.cli.demo.restart import resume_command
+from multichannel.cli.files import InputError, load_contacts, load_message
+from multichannel.cli.ops import db_app, review, status, store_option, worker
+from multichannel.cli.render import (
     PlanRow,
     console,
     contact_zone,
@@ -55,6 +54,7 @@ from multichannel._render import (
     show_plan,
     show_summary,
 )
+from multichannel.cli.serve import serve
 
 __all__ = ["app", "main"]
 

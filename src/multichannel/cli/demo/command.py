@@ -13,12 +13,12 @@ from typing import Annotated
 import typer
 
 from multichannel import ConfigurationError
-from multichannel._cli_common import fail, open_store, shown_url, user_errors
-from multichannel._demo_local import local_standins, run_local_demo
-from multichannel._demo_restart import DemoError, run_restart_demo
-from multichannel._files import InputError
-from multichannel._render import console, show_demo
-from multichannel.demo import DemoRun, run_demo
+from multichannel.cli.common import fail, open_store, shown_url, user_errors
+from multichannel.cli.demo.local import local_standins, run_local_demo
+from multichannel.cli.demo.restart import DemoError, run_restart_demo
+from multichannel.cli.demo.script import DemoRun, run_demo
+from multichannel.cli.files import InputError
+from multichannel.cli.render import console, show_demo
 
 __all__ = ["demo"]
 

@@ -12,8 +12,9 @@ from collections.abc import Callable, Generator
 from datetime import datetime, timedelta
 from typing import TypeVar
 
+from multichannel._engine.retries import Call, CallResult, Withheld
+from multichannel._engine.saving import read_again, save_unless_stale
 from multichannel._redact import mask_address
-from multichannel._retry import Call, CallResult, Withheld
 from multichannel.adapters.base import Registry, SendContext
 from multichannel.clock import Clock
 from multichannel.contacts import ContactPoint
@@ -23,37 +24,18 @@ from multichannel.errors import (
     OptedOut,
     PermanentError,
     ProviderError,
-    StaleDispatch,
     TransientError,
-    UnknownDispatch,
 )
 from multichannel.store import Store
 
-__all__ = ["Steps", "perform", "saved"]
+__all__ = ["Steps", "send_on_point"]
 
 logger = logging.getLogger("multichannel.dispatcher")
 _T = TypeVar("_T")
 Steps = Generator[Call, CallResult, _T]
 
 
-def saved(store: Store, dispatch: Dispatch) -> bool:
-    """Save ``dispatch``; False when someone else saved it since it was read."""
-    try:
-        store.save(dispatch)
-    except StaleDispatch:
-        logger.info("dispatch %s changed meanwhile; reading it again", dispatch.id)
-        return False
-    return True
-
-
-def _reload(store: Store, dispatch: Dispatch) -> Dispatch:
-    found = store.get(dispatch.id)
-    if found is None:
-        raise UnknownDispatch(f"dispatch {dispatch.id} is no longer in the store")
-    return found
-
-
-def perform(
+def send_on_point(
     dispatch: Dispatch,
     point: ContactPoint,
     *,
@@ -85,8 +67,8 @@ def perform(
     # call must have ended: a worker that then finds it still "sending"
     # knows the process died mid-call.
     dispatch.next_action_at = now + in_flight
-    if not saved(store, dispatch):
-        return _reload(store, dispatch), False  # changed meanwhile: decide again before sending
+    if not save_unless_stale(store, dispatch):
+        return read_again(store, dispatch), False  # changed meanwhile: decide again before sending
     since = len(dispatch.decisions)
     content = dispatch.message.content_for(point.channel)
     ctx = SendContext(
@@ -222,9 +204,9 @@ def _commit_attempt(
             if withdrawn is not None and withdrawn.outcome is Outcome.SENDING:
                 dispatch.attempts.remove(withdrawn)
         dispatch.updated_at = now
-        if saved(store, dispatch):
+        if save_unless_stale(store, dispatch):
             return dispatch
-        fresh = _reload(store, dispatch)
+        fresh = read_again(store, dispatch)
         mine = fresh.same_attempt(attempt)
         if withdraw:
             pass  # taken out of the fresh copy at the top of the loop
