@@ -141,5 +141,5 @@ async def test_asend_records_and_rejects_like_send(outbox: Outbox) -> None:
 def test_repr_counts_what_was_sent(outbox: Outbox) -> None:
     outbox.send(SMS, TEXT, CTX)
 
-    assert repr(outbox) == "Outbox(sent=1)"
+    assert repr(outbox) == "Outbox(name='outbox', sent=1)"
     assert SMS.address not in repr(outbox)

@@ -40,6 +40,7 @@ from multichannel import (
     Status,
     TransientError,
 )
+from multichannel.adapters import sendgrid
 from multichannel.adapters.sendgrid import SendGridEmail
 from multichannel.adapters.smtp import SMTPEmail
 from multichannel.testing import AdapterContract, FailureKind
@@ -298,6 +299,23 @@ def test_each_status_maps_to_its_error(
     assert API_KEY not in str(caught.value)
 
 
+def test_every_table_row_has_a_case() -> None:
+    def row_read(status: int) -> int | str:
+        if status in sendgrid._ERRORS:
+            return status
+        status_class = f"{status // 100}xx"
+        return status_class if status_class in sendgrid._ERRORS else sendgrid._OTHER
+
+    # No answer and TLS have tests of their own below.
+    walked: set[int | str] = {sendgrid._NO_ANSWER, sendgrid._TLS}
+    for row in ERROR_ROWS:
+        status, _, expected, _ = row.values
+        assert isinstance(status, int)
+        walked.add(row_read(status))
+        assert sendgrid._ERRORS[row_read(status)].kind is expected
+    assert walked == set(sendgrid._ERRORS)
+
+
 def test_a_bad_address_error_names_the_field(httpserver_ipv4: HTTPServer) -> None:
     refuse(httpserver_ipv4, 400, BAD_ADDRESS)
     with pytest.raises(PermanentError) as caught:
@@ -501,7 +519,7 @@ def test_plain_http_is_allowed_to_this_machine_only(origin: str) -> None:
 
 def test_a_missing_sdk_says_which_extra_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "sendgrid", None)
-    with pytest.raises(ConfigurationError, match=r"pip install multichannel\[sendgrid\]"):
+    with pytest.raises(ConfigurationError, match=r"pip install 'multichannel\[sendgrid\]'"):
         SendGridEmail(api_key=API_KEY, from_email="a@clinic.example.com")
 
 

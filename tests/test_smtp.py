@@ -649,7 +649,7 @@ def test_from_env_with_ssl_alone_means_implicit_tls_on_465(monkeypatch: pytest.M
     adapter = SMTPEmail.from_env()
 
     assert repr(adapter) == (
-        f"SMTPEmail(host='smtp.example.com', port=465, ssl, from_email={SENDER!r}, "
+        f"SMTPEmail(name='smtp', host='smtp.example.com', port=465, ssl, from_email={SENDER!r}, "
         f"username='{USERNAME}')"
     )
 

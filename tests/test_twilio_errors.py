@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 import requests
 import responses
@@ -42,7 +44,7 @@ def twilio_error(code: int, status: int, message: str) -> dict[str, object]:
 
 
 @pytest.fixture
-def wire() -> responses.RequestsMock:
+def wire() -> Iterator[responses.RequestsMock]:
     with responses.RequestsMock() as mock:
         yield mock
 
@@ -68,11 +70,11 @@ def test_every_row_of_the_table_is_read_as_its_error(
 
     error = refusal(sms)
 
-    assert type(error) is ERRORS[code].error
+    assert type(error) is ERRORS[code].kind
     assert error.code == str(code)
     assert error.status == status
     assert error.provider == "twilio-sms"
-    assert ERRORS[code].reason in error.message
+    assert ERRORS[code].meaning in error.message
     assert f"Twilio's own words for {code}" in error.message
     assert f"https://www.twilio.com/docs/errors/{code}" in error.message
     assert isinstance(error.__cause__, Exception)
@@ -198,7 +200,9 @@ def test_phone_numbers_in_twilio_words_are_masked(
     [
         ({"Retry-After": "7"}, 7.0),
         ({"Retry-After": "0"}, 0.0),
-        ({"Retry-After": "-3"}, 0.0),
+        ({"Retry-After": "1.5"}, 1.5),
+        # Not delta-seconds (a sign is not allowed) and not a date: no hint.
+        ({"Retry-After": "-3"}, None),
         (
             {
                 "Retry-After": "Mon, 02 Mar 2026 14:01:30 GMT",

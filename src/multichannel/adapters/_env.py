@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import TypeVar
+import re
+from typing import Final, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import SecretStr, ValidationError
@@ -11,20 +12,34 @@ from pydantic_settings import BaseSettings
 
 from multichannel.errors import ConfigurationError
 
-__all__ = ["load_settings", "loopback", "plain_origin_allowed", "secret_setting"]
+__all__ = ["env_prefix", "load_settings", "loopback", "plain_origin_allowed", "secret_setting"]
 
 _S = TypeVar("_S", bound=BaseSettings)
+_PREFIX: Final = re.compile(r"[A-Z][A-Z0-9_]*_")
 
 
-def load_settings(settings: type[_S], adapter: str) -> _S:
+def env_prefix(prefix: str, adapter: str) -> str:
+    """``prefix`` if it can start variable names (``TWILIO_BACKUP_``); else ConfigurationError."""
+    if not isinstance(prefix, str) or not _PREFIX.fullmatch(prefix):
+        raise ConfigurationError(
+            f"{adapter}: prefix {prefix!r} is not a variable prefix; use upper-case letters, "
+            "digits and '_', starting with a letter and ending with '_' (for example "
+            "'TWILIO_BACKUP_')"
+        )
+    return prefix
+
+
+def load_settings(settings: type[_S], adapter: str, prefix: str | None = None) -> _S:
     """Build ``settings`` from the environment; ConfigurationError naming each bad variable.
 
-    The error quotes variable names only, never their values, so no secret leaks.
+    ``prefix`` replaces the settings' own ``env_prefix``. The error quotes
+    variable names only, never their values, so no secret leaks.
     """
     try:
-        return settings()
+        return settings() if prefix is None else settings(_env_prefix=prefix)
     except ValidationError as err:
-        prefix = str(settings.model_config.get("env_prefix", ""))
+        if prefix is None:
+            prefix = str(settings.model_config.get("env_prefix", ""))
         problems = []
         for item in err.errors():
             name = (prefix + "_".join(str(part) for part in item["loc"])).upper()

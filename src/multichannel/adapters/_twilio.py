@@ -10,7 +10,6 @@ adapter is built. Every failure the SDK or the network raises passes through
 from __future__ import annotations
 
 import base64
-import email.utils
 import logging
 import re
 from collections.abc import Iterator, Mapping
@@ -27,6 +26,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from multichannel._redact import mask_address
 from multichannel.adapters._env import plain_origin_allowed, secret_setting
+from multichannel.adapters._errors import ErrorRule
+from multichannel.adapters._http import retry_after
 from multichannel.errors import (
     ConfigurationError,
     DeliveryError,
@@ -37,10 +38,10 @@ from multichannel.errors import (
 )
 
 __all__ = [
+    "DEFAULT_PREFIX",
     "DEFAULT_TIMEOUT",
     "ERRORS",
     "INSTALL_HINT",
-    "Rule",
     "TwilioConnection",
     "TwilioSettings",
     "mask_sid",
@@ -52,60 +53,63 @@ __all__ = [
 logger = logging.getLogger("multichannel.adapters.twilio")
 
 DEFAULT_TIMEOUT: Final = 15.0
+DEFAULT_PREFIX: Final = "TWILIO_"
 INSTALL_HINT: Final = "the Twilio adapters need the twilio SDK: pip install 'multichannel[twilio]'"
 _DOCS: Final = "https://www.twilio.com/docs/errors/"
-
-
-@dataclass(frozen=True)
-class Rule:
-    """How one Twilio error code is read: the library error and why, in words."""
-
-    error: type[DeliveryError]
-    reason: str
-
 
 # One table for both adapters. A code is blamed on the recipient (PermanentError)
 # only when it says something about the number itself; codes about the account,
 # the sender or its permissions are ProviderError, so another provider is tried
 # and the address stays usable.
-ERRORS: Final[Mapping[int, Rule]] = MappingProxyType(
+ERRORS: Final[Mapping[int, ErrorRule]] = MappingProxyType(
     {
-        21610: Rule(OptedOut, "the recipient replied STOP to this sender"),
-        21211: Rule(PermanentError, "the number is not a valid phone number"),
-        21614: Rule(PermanentError, "the number is not a mobile number that can receive SMS"),
-        21217: Rule(PermanentError, "the number called does not appear to be valid"),
-        21602: Rule(PermanentError, "the message has no body"),
-        21617: Rule(PermanentError, "the text is longer than Twilio's 1600-character limit"),
-        21612: Rule(ProviderError, "Twilio cannot route from this sender to this number"),
-        21408: Rule(
+        21610: ErrorRule(OptedOut, "the recipient replied STOP to this sender"),
+        21211: ErrorRule(PermanentError, "the number is not a valid phone number"),
+        21614: ErrorRule(PermanentError, "the number is not a mobile number that can receive SMS"),
+        21217: ErrorRule(PermanentError, "the number called does not appear to be valid"),
+        21602: ErrorRule(PermanentError, "the message has no body"),
+        21617: ErrorRule(PermanentError, "the text is longer than Twilio's 1600-character limit"),
+        21612: ErrorRule(ProviderError, "Twilio cannot route from this sender to this number"),
+        21408: ErrorRule(
             ProviderError, "the account may not text this number's region (geo permissions)"
         ),
-        21215: Rule(
+        21215: ErrorRule(
             ProviderError, "the account may not call this number's region (geo permissions)"
         ),
-        21421: Rule(ProviderError, "a phone number or sender SID of the account is invalid"),
-        21606: Rule(ProviderError, "the 'From' number cannot send SMS for this account"),
-        21210: Rule(ProviderError, "the 'From' number is not verified for this account"),
-        21608: Rule(ProviderError, "a trial account may only text verified numbers"),
-        21219: Rule(ProviderError, "a trial account may only call verified numbers"),
-        20003: Rule(ProviderError, "authentication failed: check the account SID and auth token"),
-        20005: Rule(ProviderError, "the account is not active (suspended or closed)"),
-        10001: Rule(ProviderError, "the account is not active (suspended or closed)"),
-        20403: Rule(ProviderError, "the account may not use this resource"),
-        20404: Rule(ProviderError, "no such resource: check the account SID or messaging service"),
-        20429: Rule(TransientError, "too many requests"),
-        14107: Rule(TransientError, "too many messages between these two numbers in 30 seconds"),
-        21611: Rule(TransientError, "the sender's queue of messages is full"),
-        20500: Rule(TransientError, "Twilio had an internal error"),
-        20503: Rule(TransientError, "Twilio is temporarily unavailable"),
+        21421: ErrorRule(ProviderError, "a phone number or sender SID of the account is invalid"),
+        21606: ErrorRule(ProviderError, "the 'From' number cannot send SMS for this account"),
+        21210: ErrorRule(ProviderError, "the 'From' number is not verified for this account"),
+        21608: ErrorRule(ProviderError, "a trial account may only text verified numbers"),
+        21219: ErrorRule(ProviderError, "a trial account may only call verified numbers"),
+        20003: ErrorRule(
+            ProviderError, "authentication failed: check the account SID and auth token"
+        ),
+        20005: ErrorRule(ProviderError, "the account is not active (suspended or closed)"),
+        10001: ErrorRule(ProviderError, "the account is not active (suspended or closed)"),
+        20403: ErrorRule(ProviderError, "the account may not use this resource"),
+        20404: ErrorRule(
+            ProviderError, "no such resource: check the account SID or messaging service"
+        ),
+        20429: ErrorRule(TransientError, "too many requests"),
+        14107: ErrorRule(
+            TransientError, "too many messages between these two numbers in 30 seconds"
+        ),
+        21611: ErrorRule(TransientError, "the sender's queue of messages is full"),
+        20500: ErrorRule(TransientError, "Twilio had an internal error"),
+        20503: ErrorRule(TransientError, "Twilio is temporarily unavailable"),
     }
 )
+# For a code the table does not name, read by the HTTP status.
+_BUSY: Final = ErrorRule(TransientError, "Twilio could not take the request now")
+_REFUSED: Final = ErrorRule(ProviderError, "Twilio refused")
 
 
 class TwilioSettings(BaseSettings):
-    """The ``TWILIO_*`` environment variables the adapters read in ``from_env``."""
+    """The ``TWILIO_*`` environment variables (or another prefix's) read by ``from_env``."""
 
-    model_config = SettingsConfigDict(env_prefix="TWILIO_", env_ignore_empty=True, extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix=DEFAULT_PREFIX, env_ignore_empty=True, extra="ignore"
+    )
 
     account_sid: str
     auth_token: SecretStr
@@ -299,30 +303,11 @@ def _scrub(text: str) -> str:
     return _NUMBER.sub(lambda found: mask_address(re.sub(r"[ ().-]", "", found[0])), text)
 
 
-def _http_date(text: str) -> datetime | None:
-    try:
-        moment = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        return None
-    # HTTP dates are GMT; "-0000" parses as naive and means the same.
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
 def _retry_after(status: int) -> float | None:
     answer = _last_answer.get()
-    if answer is None or answer.status != status or not answer.retry_after:
+    if answer is None or answer.status != status:
         return None
-    hint = answer.retry_after.strip()
-    try:
-        return max(0.0, float(hint))
-    except ValueError:
-        until = _http_date(hint)
-    if until is None:
-        return None
-    # Measured from the answer's own Date header when there is one, so a skewed
-    # local clock does not stretch or shrink the wait.
-    sent = _http_date(answer.date) if answer.date else None
-    return max(0.0, (until - (sent or datetime.now(UTC))).total_seconds())
+    return retry_after(answer.retry_after, date=answer.date, now=datetime.now(UTC))
 
 
 def _from_answer(err: Any, provider: str) -> DeliveryError:
@@ -335,24 +320,19 @@ def _from_answer(err: Any, provider: str) -> DeliveryError:
     said = _scrub(str(said).removeprefix("Unable to create record: ").strip())
     rule = ERRORS.get(code) if code is not None else None
     if rule is None:
-        transient = status == 429 or status >= 500
         # An unknown code is not blamed on the address: a ProviderError moves on
         # to the next provider or channel and leaves the point usable next time.
-        kind: type[DeliveryError] = TransientError if transient else ProviderError
-        reason = "Twilio could not take the request now" if transient else "Twilio refused"
-        rule = Rule(kind, reason)
-    message = f"{rule.reason}; Twilio said: {said}" if said else rule.reason
+        rule = _BUSY if status == 429 or status >= 500 else _REFUSED
+    message = f"{rule.meaning}; Twilio said: {said}" if said else rule.meaning
     if code is not None:
         message += f" ({_DOCS}{code})"
-    if issubclass(rule.error, TransientError):
-        return rule.error(
-            message,
-            retry_after=_retry_after(status),
-            provider=provider,
-            code=code,
-            status=status or None,
-        )
-    return rule.error(message, provider=provider, code=code, status=status or None)
+    return rule.error(
+        message,
+        provider=provider,
+        code=code,
+        status=status or None,
+        retry_after=_retry_after(status),
+    )
 
 
 def translate_error(err: BaseException, *, provider: str) -> DeliveryError | None:

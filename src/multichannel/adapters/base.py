@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import re
 from collections.abc import Coroutine, Iterable, Iterator
 from dataclasses import dataclass
-from importlib.metadata import EntryPoint, entry_points
-from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from multichannel.contacts import ContactPoint
 from multichannel.errors import ConfigurationError
 from multichannel.messages import Content
+
+if TYPE_CHECKING:
+    # Only for annotations: importlib.metadata is imported where entry points are read.
+    from importlib.metadata import EntryPoint
 
 __all__ = [
     "ANY_CHANNEL",
@@ -34,6 +38,18 @@ __all__ = [
 ANY_CHANNEL = "*"
 ENTRY_POINT_GROUP = "multichannel.adapters"
 _T = TypeVar("_T")
+# The channel names' alphabet (see contacts.py): a name also shows in logs, the
+# timeline and the CLI, so it stays one plain word.
+_NAME: Final = re.compile(r"[a-z][a-z0-9_.-]*")
+
+
+def _adapter_name(name: object, adapter: str) -> str:
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise ConfigurationError(
+            f"{adapter}: name {name!r} is not an adapter name; use lower-case letters, digits, "
+            "'-', '_' or '.', starting with a letter (for example 'twilio-backup')"
+        )
+    return name
 
 
 class Receipt(BaseModel):
@@ -73,11 +89,11 @@ class Adapter(Protocol):
     without one is taken to answer at once.
     """
 
-    # Read-only properties rather than plain attributes, so that both an
-    # instance attribute and a class constant (BaseAdapter's ClassVar) match.
+    # Read-only properties rather than plain attributes, so that an instance
+    # attribute, a class attribute and BaseAdapter's name and channel all match.
     @property
     def name(self) -> str:
-        """The adapter's unique name, e.g. ``twilio-sms``."""
+        """The adapter's name, unique among a dispatcher's adapters, e.g. ``twilio-sms``."""
         ...
 
     @property
@@ -108,12 +124,22 @@ class BaseAdapter:
     """Base for adapters: write ``send`` or ``asend`` and the other is derived.
 
     A sync ``send`` is run in a worker thread for ``asend``; an async ``asend``
-    is run on its own event loop for ``send``. Subclasses set ``name`` and
-    ``channel``. Raises TypeError at class creation if neither is written.
+    is run on its own event loop for ``send``. Subclasses set ``channel`` and a
+    default ``name`` as class attributes; ``name=`` gives one instance its own
+    name, so that several of a class can be registered side by side. Raises
+    TypeError at class creation if neither method is written, and
+    ConfigurationError for a ``name`` that is not lower-case letters, digits,
+    '-', '_' or '.', starting with a letter.
     """
 
-    name: ClassVar[str] = ""
+    # An instance attribute whose class-level value is the default: a subclass
+    # writing ``name = "acme"`` and an instance given ``name=`` both work.
+    name: str = ""
     channel: ClassVar[str] = ""
+
+    def __init__(self, *, name: str | None = None) -> None:
+        if name is not None:
+            self.name = _adapter_name(name, type(self).__name__)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -160,7 +186,7 @@ class Registry:
     """The adapters a dispatcher may use, in priority order within each channel.
 
     Raises ConfigurationError for an object that is not an adapter or for two
-    adapters with the same name.
+    adapters with the same name (give one its own with ``name=``).
     """
 
     def __init__(self, adapters: Iterable[Adapter] = ()) -> None:
@@ -172,7 +198,11 @@ class Registry:
         """Register ``adapter`` after those already registered for its channel."""
         checked = _check(adapter)
         if any(known.name == checked.name for known in self._adapters):
-            raise ConfigurationError(f"two adapters are named {checked.name!r}; names must differ")
+            raise ConfigurationError(
+                f"two adapters are named {checked.name!r}; names must differ: give each its "
+                f"own with name=, for example {type(checked).__name__}(name="
+                f"{checked.name + '-backup'!r}, ...)"
+            )
         self._adapters.append(checked)
 
     def for_channel(self, channel: str) -> tuple[Adapter, ...]:
@@ -206,6 +236,10 @@ class Registry:
         A factory that raises ConfigurationError (a missing setting) is reported
         with the problem instead of an adapter; nothing is raised.
         """
+        # Imported here, not at the top: only discovery needs it, and importing
+        # it would cost every `import multichannel` tens of milliseconds.
+        from importlib.metadata import entry_points
+
         found = []
         for point in sorted(entry_points(group=group), key=lambda item: item.name):
             found.append(_build(point))

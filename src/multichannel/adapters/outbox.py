@@ -40,13 +40,16 @@ class Outbox(BaseAdapter):
     use the locmem email backend, standing for a provider. With ``dry_run=True``
     it stands for a dry run instead: what a dispatcher whose adapters are all dry
     runs starts is marked `Dispatch.dry_run`, and a dispatcher with a real
-    adapter never sends it. Thread-safe.
+    adapter never sends it. ``name`` (default ``outbox``) lets several outboxes
+    stand for several providers. Thread-safe. Raises ConfigurationError for a
+    bad ``name``.
     """
 
     name = "outbox"
     channel = ANY_CHANNEL
 
-    def __init__(self, *, dry_run: bool = False) -> None:
+    def __init__(self, *, name: str | None = None, dry_run: bool = False) -> None:
+        super().__init__(name=name)
         # Not a dry run unless asked: tests often start dispatches through an
         # Outbox and carry them on through another adapter that stands for a
         # provider. The dispatcher reads it with getattr, so an adapter of yours
@@ -110,4 +113,4 @@ class Outbox(BaseAdapter):
 
     def __repr__(self) -> str:
         dry = ", dry_run=True" if self.dry_run else ""
-        return f"Outbox(sent={len(self.sent)}{dry})"
+        return f"Outbox(name={self.name!r}, sent={len(self.sent)}{dry})"

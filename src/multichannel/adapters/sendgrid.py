@@ -2,7 +2,7 @@
 
 The SDK is imported when an adapter is built, never when this module is, so
 ``import multichannel`` works without it. Failures are translated once, in
-`_translate`, from the table `_ANSWERS`.
+`_translate`, from the table `_ERRORS`.
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ import logging
 import re
 import urllib.error
 import urllib.parse
+from collections.abc import Mapping
 from datetime import datetime
 from email.message import Message as HeaderMap
-from email.utils import parsedate_to_datetime
 from ssl import SSLError
-from types import ModuleType
-from typing import Any, Self
+from types import MappingProxyType, ModuleType
+from typing import Any, Final, Self
 
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -27,6 +27,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from multichannel._redact import mask_address
 from multichannel.adapters._email import mailbox, subject_line
 from multichannel.adapters._env import load_settings, plain_origin_allowed, secret_setting
+from multichannel.adapters._errors import ErrorRule
+from multichannel.adapters._http import bounded_wait, http_date, retry_after
 from multichannel.adapters.base import BaseAdapter, Receipt, SendContext
 from multichannel.clock import Clock, SystemClock
 from multichannel.contacts import ContactPoint
@@ -53,22 +55,24 @@ _OTHER = "other"
 # Keys: an HTTP status, a status class ("4xx", "5xx") for statuses not listed,
 # `_NO_ANSWER` when no HTTP answer came at all, `_TLS` when the server's
 # certificate or TLS failed, `_OTHER` for anything else.
-_ANSWERS: dict[int | str, tuple[type[DeliveryError], str]] = {
-    400: (PermanentError, "SendGrid refused the message"),
-    401: (ProviderError, "SendGrid rejected the API key"),
-    403: (ProviderError, "SendGrid refused the sender or the key's permissions"),
-    404: (ProviderError, "no SendGrid mail/send at this base_url"),
-    405: (ProviderError, "no SendGrid mail/send at this base_url"),
-    413: (PermanentError, "the message is larger than SendGrid accepts"),
-    415: (ProviderError, "SendGrid refused the request's format"),
-    429: (TransientError, "SendGrid is limiting this account's rate"),
-    451: (ProviderError, "SendGrid refused the request under data residency rules"),
-    "4xx": (PermanentError, "SendGrid refused the message"),
-    "5xx": (TransientError, "SendGrid failed to take the message"),
-    _NO_ANSWER: (TransientError, "SendGrid could not be reached"),
-    _TLS: (ProviderError, "the TLS connection to SendGrid failed"),
-    _OTHER: (ProviderError, "SendGrid answered unexpectedly"),
-}
+_ERRORS: Final[Mapping[int | str, ErrorRule]] = MappingProxyType(
+    {
+        400: ErrorRule(PermanentError, "SendGrid refused the message"),
+        401: ErrorRule(ProviderError, "SendGrid rejected the API key"),
+        403: ErrorRule(ProviderError, "SendGrid refused the sender or the key's permissions"),
+        404: ErrorRule(ProviderError, "no SendGrid mail/send at this base_url"),
+        405: ErrorRule(ProviderError, "no SendGrid mail/send at this base_url"),
+        413: ErrorRule(PermanentError, "the message is larger than SendGrid accepts"),
+        415: ErrorRule(ProviderError, "SendGrid refused the request's format"),
+        429: ErrorRule(TransientError, "SendGrid is limiting this account's rate"),
+        451: ErrorRule(ProviderError, "SendGrid refused the request under data residency rules"),
+        "4xx": ErrorRule(PermanentError, "SendGrid refused the message"),
+        "5xx": ErrorRule(TransientError, "SendGrid failed to take the message"),
+        _NO_ANSWER: ErrorRule(TransientError, "SendGrid could not be reached"),
+        _TLS: ErrorRule(ProviderError, "the TLS connection to SendGrid failed"),
+        _OTHER: ErrorRule(ProviderError, "SendGrid answered unexpectedly"),
+    }
+)
 _BEARER = re.compile(r"Bearer\s+[^\s'\",}]+")
 
 
@@ -87,7 +91,7 @@ class _ScrubSDKLog(logging.Filter):
 _SCRUBBER = _ScrubSDKLog()
 
 
-def _sdk() -> tuple[ModuleType, ModuleType, type[Exception]]:
+def _sdk(adapter: str) -> tuple[ModuleType, ModuleType, type[Exception]]:
     """The SDK, its Mail helpers and its HTTP error; ConfigurationError when not installed."""
     try:
         import sendgrid
@@ -95,7 +99,7 @@ def _sdk() -> tuple[ModuleType, ModuleType, type[Exception]]:
         from sendgrid.helpers import mail
     except ImportError:
         raise ConfigurationError(
-            "sendgrid: the SendGrid SDK is not installed; pip install multichannel[sendgrid]"
+            f"{adapter}: the SendGrid SDK is not installed; pip install 'multichannel[sendgrid]'"
         ) from None
     return sendgrid, mail, HTTPError
 
@@ -120,7 +124,8 @@ class SendGridEmail(BaseAdapter):
     stand-in); ``timeout`` bounds each request in seconds; ``clock`` tells the
     time when SendGrid's answer carries no Date. The dispatch id travels in
     ``custom_args`` as ``dispatch_id``; the receipt's ``provider_id`` is
-    SendGrid's X-Message-Id. Raises ConfigurationError for a missing SDK or a
+    SendGrid's X-Message-Id. ``name`` (default ``sendgrid``) tells two senders
+    apart in one dispatcher. Raises ConfigurationError for a missing SDK or a
     bad setting; `send` raises TransientError, PermanentError or ProviderError.
     """
 
@@ -130,6 +135,7 @@ class SendGridEmail(BaseAdapter):
     def __init__(
         self,
         *,
+        name: str | None = None,
         api_key: str | SecretStr,
         from_email: str,
         base_url: str | None = None,
@@ -137,21 +143,22 @@ class SendGridEmail(BaseAdapter):
         timeout: float = 30,
         clock: Clock | None = None,
     ) -> None:
-        key = secret_setting(api_key, "api_key", "sendgrid")
+        super().__init__(name=name)
+        key = secret_setting(api_key, "api_key", self.name)
         if timeout <= 0:
-            raise ConfigurationError("sendgrid: timeout must be longer than zero seconds")
-        mailbox("from_email", from_email, "sendgrid")
+            raise ConfigurationError(f"{self.name}: timeout must be longer than zero seconds")
+        mailbox("from_email", from_email, self.name)
         if reply_to is not None:
-            mailbox("reply_to", reply_to, "sendgrid")
+            mailbox("reply_to", reply_to, self.name)
         self._base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
         origin = urllib.parse.urlsplit(self._base_url)
         if origin.scheme not in ("https", "http") or not origin.hostname:
-            raise ConfigurationError(f"sendgrid: base_url {base_url!r} is not an http(s) URL")
+            raise ConfigurationError(f"{self.name}: base_url {base_url!r} is not an http(s) URL")
         if not plain_origin_allowed(self._base_url):
             raise ConfigurationError(
-                f"sendgrid: base_url {base_url!r} would send the API key unencrypted; use https"
+                f"{self.name}: base_url {base_url!r} would send the API key unencrypted; use https"
             )
-        sendgrid, self._mail, self._http_error = _sdk()
+        sendgrid, self._mail, self._http_error = _sdk(self.name)
         self._from_email = from_email
         self._reply_to = reply_to
         self._timeout = float(timeout)
@@ -164,14 +171,15 @@ class SendGridEmail(BaseAdapter):
             sdk_logger.addFilter(_SCRUBBER)
 
     @classmethod
-    def from_env(cls) -> Self:
+    def from_env(cls, *, name: str | None = None) -> Self:
         """Build from SENDGRID_API_KEY and SENDGRID_FROM (SENDGRID_BASE_URL optional).
 
-        SENDGRID_REPLY_TO and SENDGRID_TIMEOUT are read too. Raises
-        ConfigurationError naming each missing or invalid variable.
+        SENDGRID_REPLY_TO and SENDGRID_TIMEOUT are read too; ``name`` names the
+        adapter. Raises ConfigurationError naming each missing or invalid variable.
         """
-        settings = load_settings(_Settings, "sendgrid")
+        settings = load_settings(_Settings, name or cls.name)
         return cls(
+            name=name,
             api_key=settings.sendgrid_api_key,
             from_email=settings.sendgrid_from,
             base_url=settings.sendgrid_base_url or None,
@@ -185,7 +193,10 @@ class SendGridEmail(BaseAdapter):
         return self._timeout
 
     def __repr__(self) -> str:
-        return f"SendGridEmail(from_email={self._from_email!r}, base_url={self._base_url!r})"
+        return (
+            f"SendGridEmail(name={self.name!r}, from_email={self._from_email!r}, "
+            f"base_url={self._base_url!r})"
+        )
 
     def send(self, point: ContactPoint, content: Content, ctx: SendContext) -> Receipt:
         """Post the message once; the receipt carries SendGrid's X-Message-Id.
@@ -196,12 +207,12 @@ class SendGridEmail(BaseAdapter):
         """
         body = self._payload(point, content, ctx)
         masked = mask_address(point.address)
-        logger.debug("sending email to %s through SendGrid", masked)
+        logger.debug("%s: sending email to %s through SendGrid", self.name, masked)
         try:
             response = self._client.client.mail.send.post(request_body=body, timeout=self._timeout)
         except (self._http_error, urllib.error.URLError, http.client.HTTPException, OSError) as err:
-            error = _translate(err, self._clock.now())
-            logger.info("email to %s not sent: %s", masked, error)
+            error = _translate(err, self._clock.now(), self.name)
+            logger.info("%s: email to %s not sent: %s", self.name, masked, error)
             raise error from err
         except (ValueError, UnicodeError) as err:
             # http.client quotes a header it refuses, key and all: name the type only.
@@ -211,9 +222,11 @@ class SendGridEmail(BaseAdapter):
             ) from None
         message_id = response.headers.get("X-Message-Id")
         if message_id:
-            logger.info("email to %s accepted by SendGrid as %s", masked, message_id)
+            logger.info("%s: email to %s accepted by SendGrid as %s", self.name, masked, message_id)
         else:
-            logger.warning("SendGrid took the email to %s without an X-Message-Id", masked)
+            logger.warning(
+                "%s: SendGrid took the email to %s without an X-Message-Id", self.name, masked
+            )
         return Receipt(provider_id=message_id or None)
 
     def _payload(self, point: ContactPoint, content: Content, ctx: SendContext) -> dict[str, Any]:
@@ -274,50 +287,38 @@ def _details(body: object) -> str:
     return "; ".join(messages)[:1000]
 
 
-def _date(text: str | None) -> datetime | None:
-    """An HTTP date as an aware datetime, None when absent or unreadable."""
-    try:
-        moment = parsedate_to_datetime(text) if text else None
-    except (TypeError, ValueError):
-        return None
-    return moment if moment is not None and moment.tzinfo is not None else None
-
-
 def _retry_after(headers: HeaderMap, local_now: datetime) -> float | None:
-    """Seconds to wait from Retry-After (seconds or a date) or X-RateLimit-Reset (epoch).
+    """Seconds to wait from Retry-After (read as `_http` reads it) or X-RateLimit-Reset.
 
-    Dates are read against the answer's own Date header when it has one, so a
-    skewed local clock does not stretch or shrink the wait.
+    X-RateLimit-Reset is SendGrid's own: the Unix time the limit resets, read,
+    like a Retry-After date, against the answer's own Date header when it has one.
     """
-    now = _date(headers.get("Date")) or local_now
-    retry_after = (headers.get("Retry-After") or "").strip()
-    if retry_after.isdigit():
-        return float(retry_after)
-    moment = _date(retry_after)
-    if moment is not None:
-        return max(0.0, (moment - now).total_seconds())
+    wait = retry_after(headers.get("Retry-After"), date=headers.get("Date"), now=local_now)
+    if wait is not None:
+        return wait
     reset = (headers.get("X-RateLimit-Reset") or "").strip()
-    if reset.isdigit():
-        return max(0.0, int(reset) - now.timestamp())
+    if reset.isascii() and reset.isdigit():
+        now = http_date(headers.get("Date")) or local_now
+        return bounded_wait(float(reset) - now.timestamp())
     return None
 
 
-def _translate(err: BaseException, now: datetime) -> DeliveryError:
-    """The library error for a failed mail/send, from `_ANSWERS`."""
+def _translate(err: BaseException, now: datetime, provider: str) -> DeliveryError:
+    """The library error for a failed mail/send, from `_ERRORS`."""
     answer: Any = err  # the SDK's HTTPError: status_code, reason, body, headers
     status = getattr(answer, "status_code", None)
     if isinstance(status, int):
         key: int | str = status
-        if status not in _ANSWERS:
-            key = f"{status // 100}xx" if f"{status // 100}xx" in _ANSWERS else _OTHER
-        kind, summary = _ANSWERS[key]
+        if status not in _ERRORS:
+            key = f"{status // 100}xx" if f"{status // 100}xx" in _ERRORS else _OTHER
+        rule = _ERRORS[key]
         detail = _details(answer.body) or str(answer.reason or "") or f"HTTP {status}"
-        message = f"{summary}: {detail}"
-        if kind is TransientError:
-            wait = _retry_after(answer.headers, now)
-            return TransientError(message, retry_after=wait, provider="sendgrid", status=status)
-        return kind(message, provider="sendgrid", status=status)
+        return rule.error(
+            f"{rule.meaning}: {detail}",
+            provider=provider,
+            status=status,
+            retry_after=_retry_after(answer.headers, now),
+        )
     cause = err.reason if isinstance(err, urllib.error.URLError) else err
-    key = _TLS if isinstance(cause, SSLError) else _NO_ANSWER
-    kind, summary = _ANSWERS[key]
-    return kind(f"{summary}: {cause}", provider="sendgrid")
+    rule = _ERRORS[_TLS if isinstance(cause, SSLError) else _NO_ANSWER]
+    return rule.error(f"{rule.meaning}: {cause}", provider=provider)

@@ -10,10 +10,12 @@ from __future__ import annotations
 import logging
 import re
 import smtplib
+from collections.abc import Mapping
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from ssl import SSLContext, SSLError, create_default_context
-from typing import Self
+from types import MappingProxyType
+from typing import Final, Self
 
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -21,6 +23,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from multichannel._redact import mask_address
 from multichannel.adapters._email import mailbox, subject_line
 from multichannel.adapters._env import load_settings, loopback
+from multichannel.adapters._errors import ErrorRule
 from multichannel.adapters.base import BaseAdapter, Receipt, SendContext
 from multichannel.contacts import ContactPoint
 from multichannel.errors import (
@@ -43,27 +46,45 @@ _ENHANCED = re.compile(r"\b([245]\.\d{1,3}\.\d{1,3})\b")
 # One row per failure the server or the network can produce. The key is the
 # exception class and the reply's first digit (None: any reply, or no reply at
 # all); `_translate` walks the exception's class hierarchy, most specific first.
-_REPLIES: dict[tuple[type[BaseException], int | None], tuple[type[DeliveryError], str]] = {
-    (smtplib.SMTPRecipientsRefused, 4): (TransientError, "the server deferred the recipient"),
-    (smtplib.SMTPRecipientsRefused, 5): (PermanentError, "the server refused the recipient"),
-    # A refused sender blames our account or relay settings, not the person.
-    (smtplib.SMTPSenderRefused, 4): (TransientError, "the server deferred the sender"),
-    (smtplib.SMTPSenderRefused, 5): (ProviderError, "the server refused the sender"),
-    (smtplib.SMTPAuthenticationError, 4): (TransientError, "login failed for now"),
-    (smtplib.SMTPAuthenticationError, 5): (ProviderError, "the server refused the login"),
-    (smtplib.SMTPConnectError, 4): (TransientError, "the server is not taking mail now"),
-    (smtplib.SMTPConnectError, 5): (ProviderError, "the server refused the connection"),
-    (smtplib.SMTPHeloError, 4): (TransientError, "the server deferred the greeting"),
-    (smtplib.SMTPHeloError, 5): (ProviderError, "the server refused the greeting"),
-    (smtplib.SMTPResponseException, 4): (TransientError, "the server deferred the message"),
-    (smtplib.SMTPResponseException, 5): (PermanentError, "the server refused the message"),
-    (smtplib.SMTPNotSupportedError, None): (ProviderError, "the server lacks a needed feature"),
-    (smtplib.SMTPServerDisconnected, None): (TransientError, "the server hung up"),
-    (smtplib.SMTPException, None): (ProviderError, "the SMTP exchange failed"),
-    (SSLError, None): (ProviderError, "TLS with the server failed"),
-    (OSError, None): (TransientError, "the server could not be reached"),
-}
-_UNEXPECTED: tuple[type[DeliveryError], str] = (ProviderError, "the server answered unexpectedly")
+_REPLIES: Final[Mapping[tuple[type[BaseException], int | None], ErrorRule]] = MappingProxyType(
+    {
+        (smtplib.SMTPRecipientsRefused, 4): ErrorRule(
+            TransientError, "the server deferred the recipient"
+        ),
+        (smtplib.SMTPRecipientsRefused, 5): ErrorRule(
+            PermanentError, "the server refused the recipient"
+        ),
+        # A refused sender blames our account or relay settings, not the person.
+        (smtplib.SMTPSenderRefused, 4): ErrorRule(TransientError, "the server deferred the sender"),
+        (smtplib.SMTPSenderRefused, 5): ErrorRule(ProviderError, "the server refused the sender"),
+        (smtplib.SMTPAuthenticationError, 4): ErrorRule(TransientError, "login failed for now"),
+        (smtplib.SMTPAuthenticationError, 5): ErrorRule(
+            ProviderError, "the server refused the login"
+        ),
+        (smtplib.SMTPConnectError, 4): ErrorRule(
+            TransientError, "the server is not taking mail now"
+        ),
+        (smtplib.SMTPConnectError, 5): ErrorRule(
+            ProviderError, "the server refused the connection"
+        ),
+        (smtplib.SMTPHeloError, 4): ErrorRule(TransientError, "the server deferred the greeting"),
+        (smtplib.SMTPHeloError, 5): ErrorRule(ProviderError, "the server refused the greeting"),
+        (smtplib.SMTPResponseException, 4): ErrorRule(
+            TransientError, "the server deferred the message"
+        ),
+        (smtplib.SMTPResponseException, 5): ErrorRule(
+            PermanentError, "the server refused the message"
+        ),
+        (smtplib.SMTPNotSupportedError, None): ErrorRule(
+            ProviderError, "the server lacks a needed feature"
+        ),
+        (smtplib.SMTPServerDisconnected, None): ErrorRule(TransientError, "the server hung up"),
+        (smtplib.SMTPException, None): ErrorRule(ProviderError, "the SMTP exchange failed"),
+        (SSLError, None): ErrorRule(ProviderError, "TLS with the server failed"),
+        (OSError, None): ErrorRule(TransientError, "the server could not be reached"),
+    }
+)
+_UNEXPECTED: Final = ErrorRule(ProviderError, "the server answered unexpectedly")
 
 
 class _Settings(BaseSettings):
@@ -89,6 +110,7 @@ class SMTPEmail(BaseAdapter):
     the first byte (port 465); ``tls_context`` verifies the server (default: the
     system's CAs). Logs in when ``username`` is given. The receipt's
     ``provider_id`` is the Message-ID header, angle brackets included.
+    ``name`` (default ``smtp``) tells two servers apart in one dispatcher.
     Raises ConfigurationError for contradictory or missing settings; `send`
     raises TransientError, PermanentError or ProviderError.
     """
@@ -99,6 +121,7 @@ class SMTPEmail(BaseAdapter):
     def __init__(
         self,
         *,
+        name: str | None = None,
         host: str,
         from_email: str,
         port: int = 587,
@@ -110,31 +133,34 @@ class SMTPEmail(BaseAdapter):
         reply_to: str | None = None,
         tls_context: SSLContext | None = None,
     ) -> None:
+        super().__init__(name=name)
         if not host.strip():
-            raise ConfigurationError("smtp: host is empty")
+            raise ConfigurationError(f"{self.name}: host is empty")
         if not 0 < port < 65536:
-            raise ConfigurationError(f"smtp: port {port} is not a TCP port")
+            raise ConfigurationError(f"{self.name}: port {port} is not a TCP port")
         if timeout <= 0:
-            raise ConfigurationError("smtp: timeout must be longer than zero seconds")
+            raise ConfigurationError(f"{self.name}: timeout must be longer than zero seconds")
         if starttls and ssl:
             raise ConfigurationError(
-                "smtp: starttls and ssl are both on; use ssl=True with starttls=False for "
-                "implicit TLS (port 465), or starttls=True alone (port 587)"
+                f"{self.name}: starttls and ssl are both on; use ssl=True with starttls=False "
+                "for implicit TLS (port 465), or starttls=True alone (port 587)"
             )
         if (username is None) != (password is None):
-            raise ConfigurationError("smtp: username and password go together; give both or none")
+            raise ConfigurationError(
+                f"{self.name}: username and password go together; give both or none"
+            )
         if username is not None and not (starttls or ssl) and not loopback(host):
             raise ConfigurationError(
-                f"smtp: the password would cross the network to {host} unencrypted; "
+                f"{self.name}: the password would cross the network to {host} unencrypted; "
                 "turn on starttls or ssl"
             )
         self._host = host.strip()
         self._port = port
         self._from_email = from_email
-        self._envelope_from = mailbox("from_email", from_email, "smtp")
+        self._envelope_from = mailbox("from_email", from_email, self.name)
         self._reply_to = reply_to
         if reply_to is not None:
-            mailbox("reply_to", reply_to, "smtp")
+            mailbox("reply_to", reply_to, self.name)
         self._username = username
         self._password = (
             password
@@ -147,20 +173,21 @@ class SMTPEmail(BaseAdapter):
         self._tls_context = tls_context or create_default_context()
 
     @classmethod
-    def from_env(cls) -> Self:
+    def from_env(cls, *, name: str | None = None) -> Self:
         """Build from SMTP_HOST, SMTP_FROM and the optional SMTP_* settings.
 
         SMTP_SSL=true alone means implicit TLS on port 465 (STARTTLS off unless
-        SMTP_STARTTLS says otherwise). Raises ConfigurationError naming each
-        missing or invalid variable.
+        SMTP_STARTTLS says otherwise); ``name`` names the adapter. Raises
+        ConfigurationError naming each missing or invalid variable.
         """
-        settings = load_settings(_Settings, "smtp")
+        settings = load_settings(_Settings, name or cls.name)
         starttls = settings.smtp_starttls
         if starttls is None:
             starttls = not settings.smtp_ssl
         port = settings.smtp_port or (465 if settings.smtp_ssl else 587)
         password = settings.smtp_password
         return cls(
+            name=name,
             host=settings.smtp_host,
             from_email=settings.smtp_from,
             port=port,
@@ -184,7 +211,7 @@ class SMTPEmail(BaseAdapter):
     def __repr__(self) -> str:
         security = "ssl" if self._ssl else "starttls" if self._starttls else "plain"
         return (
-            f"SMTPEmail(host={self._host!r}, port={self._port}, {security}, "
+            f"SMTPEmail(name={self.name!r}, host={self._host!r}, port={self._port}, {security}, "
             f"from_email={self._from_email!r}, username={self._username!r})"
         )
 
@@ -197,15 +224,19 @@ class SMTPEmail(BaseAdapter):
         """
         message = self._compose(point, content, ctx)
         masked = mask_address(point.address)
-        logger.debug("sending email to %s through %s:%d", masked, self._host, self._port)
+        logger.debug(
+            "%s: sending email to %s through %s:%d", self.name, masked, self._host, self._port
+        )
         try:
             self._deliver(message, point.address)
         except (smtplib.SMTPException, OSError) as err:
-            error = _translate(err)
-            logger.info("email to %s not sent: %s", masked, error)
+            error = _translate(err, self.name)
+            logger.info("%s: email to %s not sent: %s", self.name, masked, error)
             raise error from err
         message_id = str(message["Message-ID"])
-        logger.info("email to %s accepted by %s as %s", masked, self._host, message_id)
+        logger.info(
+            "%s: email to %s accepted by %s as %s", self.name, masked, self._host, message_id
+        )
         return Receipt(provider_id=message_id)
 
     def _compose(self, point: ContactPoint, content: Content, ctx: SendContext) -> EmailMessage:
@@ -276,21 +307,21 @@ def _reply(err: BaseException) -> tuple[int | None, str]:
     return (code if isinstance(code, int) and code > 0 else None), text
 
 
-def _translate(err: BaseException) -> DeliveryError:
+def _translate(err: BaseException, provider: str) -> DeliveryError:
     """The library error for an SMTP or network failure, from `_REPLIES`."""
     code, text = _reply(err)
     digit = code // 100 if code is not None else None
     rows = (
         _REPLIES.get((klass, digit)) or _REPLIES.get((klass, None)) for klass in type(err).__mro__
     )
-    kind, summary = next((row for row in rows if row is not None), _UNEXPECTED)
+    rule = next((row for row in rows if row is not None), _UNEXPECTED)
     # Server texts often quote the recipient; logs and notes get it masked.
     detail = _EMAIL.sub(lambda match: mask_address(match.group(0)), " ".join(text.split()))
     reply = f"{code} {detail}" if code is not None else detail or type(err).__name__
     enhanced = _ENHANCED.search(detail)
-    return kind(
-        f"{summary}: {reply}",
-        provider="smtp",
+    return rule.error(
+        f"{rule.meaning}: {reply}",
+        provider=provider,
         code=enhanced.group(1) if enhanced else None,
         status=code,
     )

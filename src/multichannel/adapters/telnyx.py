@@ -5,21 +5,25 @@ URL in the message's fax variant: ``variants={"fax": {"media_url": ...}}``.
 
 Telnyx answers failures with ``{"errors": [{"code", "title", "detail",
 "source": {"pointer": "/to"}}]}``. `_translate` turns every failure into one of
-the library's errors, driven by the table `_HTTP_ERRORS`; a refusal no row
-names falls to `_OTHERWISE`.
+the library's errors, driven by the table `_ERRORS`; a refusal no row names
+falls to `_OTHERWISE`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Container
+import logging
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Final
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from multichannel._redact import mask_address
 from multichannel.adapters._env import load_settings, plain_origin_allowed, secret_setting
+from multichannel.adapters._errors import ErrorRule
+from multichannel.adapters._http import retry_after
 from multichannel.adapters.base import BaseAdapter, Receipt, SendContext
 from multichannel.contacts import ContactPoint, normalise_phone
 from multichannel.errors import (
@@ -36,34 +40,42 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_BASE_URL", "TelnyxFax"]
 
-DEFAULT_BASE_URL = "https://api.telnyx.com"
-_INSTALL_HINT = "TelnyxFax needs requests: pip install multichannel[telnyx]"
+logger = logging.getLogger("multichannel.adapters.telnyx")
 
-# HTTP status, the request field Telnyx blames (errors[].source), the library
-# error, and what it means. First match wins; a field of None matches any.
+DEFAULT_BASE_URL = "https://api.telnyx.com"
+_INSTALL_HINT = "TelnyxFax needs requests: pip install 'multichannel[telnyx]'"
+
+# Keys: the HTTP status (or its class, "5xx") and the request field Telnyx
+# blames (errors[].source), None for a row that holds whatever the field.
+# `_translate` tries (status, field), then (status, None), then (class, None).
 # A refused `from` or `connection_id` is a ProviderError, not a
 # ConfigurationError: only Telnyx can tell it is wrong, every fax through this
 # adapter would fail the same way, and the dispatcher should move on to the
 # next fax provider or channel rather than abort the whole dispatch.
-_HTTP_ERRORS: tuple[tuple[Container[int], str | None, type[DeliveryError], str], ...] = (
-    ((401,), None, ProviderError, "Telnyx rejected the API key (TELNYX_API_KEY)"),
-    ((403,), None, ProviderError, "the Telnyx account is not allowed to send this fax"),
-    ((400, 422), "to", PermanentError, "Telnyx refused the destination number"),
-    ((400, 422), "media_url", PermanentError, "Telnyx refused the fax document URL"),
-    ((400, 422), "from", ProviderError, "Telnyx refused the sending number (TELNYX_FROM)"),
-    (
-        (400, 422),
-        "connection_id",
-        ProviderError,
-        "Telnyx refused the connection (TELNYX_CONNECTION_ID)",
-    ),
-    ((408,), None, TransientError, "Telnyx timed out"),
-    ((429,), None, TransientError, "Telnyx is rate limiting this account"),
-    (range(500, 600), None, TransientError, "Telnyx failed on its side"),
+_ERRORS: Final[Mapping[tuple[int | str, str | None], ErrorRule]] = MappingProxyType(
+    {
+        (401, None): ErrorRule(ProviderError, "Telnyx rejected the API key (TELNYX_API_KEY)"),
+        (403, None): ErrorRule(ProviderError, "the Telnyx account is not allowed to send this fax"),
+        (400, "to"): ErrorRule(PermanentError, "Telnyx refused the destination number"),
+        (422, "to"): ErrorRule(PermanentError, "Telnyx refused the destination number"),
+        (400, "media_url"): ErrorRule(PermanentError, "Telnyx refused the fax document URL"),
+        (422, "media_url"): ErrorRule(PermanentError, "Telnyx refused the fax document URL"),
+        (400, "from"): ErrorRule(ProviderError, "Telnyx refused the sending number (TELNYX_FROM)"),
+        (422, "from"): ErrorRule(ProviderError, "Telnyx refused the sending number (TELNYX_FROM)"),
+        (400, "connection_id"): ErrorRule(
+            ProviderError, "Telnyx refused the connection (TELNYX_CONNECTION_ID)"
+        ),
+        (422, "connection_id"): ErrorRule(
+            ProviderError, "Telnyx refused the connection (TELNYX_CONNECTION_ID)"
+        ),
+        (408, None): ErrorRule(TransientError, "Telnyx timed out"),
+        (429, None): ErrorRule(TransientError, "Telnyx is rate limiting this account"),
+        ("5xx", None): ErrorRule(TransientError, "Telnyx failed on its side"),
+    }
 )
 # Any other refusal (404, a 422 that blames no field we know) does not concern
 # the address, so it is the provider's failure.
-_OTHERWISE = (ProviderError, "Telnyx refused the request")
+_OTHERWISE: Final = ErrorRule(ProviderError, "Telnyx refused the request")
 
 
 class _TelnyxSettings(BaseSettings):
@@ -79,7 +91,8 @@ class TelnyxFax(BaseAdapter):
     """Sends a fax of the document at ``Content.media_url`` through Telnyx; one request a send.
 
     ``base_url`` sends the same requests to another origin (a proxy, a local
-    stand-in); ``timeout`` bounds every request, in seconds. Raises
+    stand-in); ``timeout`` bounds every request, in seconds; ``name`` (default
+    ``telnyx-fax``) tells two accounts apart in one dispatcher. Raises
     ConfigurationError for a missing setting, a bad value, or requests not
     installed. ``send`` raises PermanentError for a fax without a document or a
     refused number, ProviderError for a refused key, account or setting, and
@@ -92,33 +105,35 @@ class TelnyxFax(BaseAdapter):
     def __init__(
         self,
         *,
+        name: str | None = None,
         api_key: str | SecretStr,
         connection_id: str,
         from_number: str,
         base_url: str | None = None,
         timeout: float = 30,
     ) -> None:
+        super().__init__(name=name)
         try:
             import requests
         except ImportError:
-            raise ConfigurationError(_INSTALL_HINT) from None
-        key = secret_setting(api_key, "api_key", "telnyx-fax")
+            raise ConfigurationError(f"{self.name}: {_INSTALL_HINT}") from None
+        key = secret_setting(api_key, "api_key", self.name)
         if not connection_id.strip():
-            raise ConfigurationError("telnyx-fax: connection_id is empty")
+            raise ConfigurationError(f"{self.name}: connection_id is empty")
         try:
             self.from_number = normalise_phone(from_number, None)
         except ValueError as err:
-            raise ConfigurationError(f"telnyx-fax: from_number: {err}") from None
+            raise ConfigurationError(f"{self.name}: from_number: {err}") from None
         origin = (base_url or DEFAULT_BASE_URL).rstrip("/")
         if not origin.startswith(("http://", "https://")):
-            raise ConfigurationError(f"telnyx-fax: base_url {origin!r} is not an http(s) URL")
+            raise ConfigurationError(f"{self.name}: base_url {origin!r} is not an http(s) URL")
         if not plain_origin_allowed(origin):
             raise ConfigurationError(
-                f"telnyx-fax: base_url {origin!r} would send the API key unencrypted; "
+                f"{self.name}: base_url {origin!r} would send the API key unencrypted; "
                 "use https (plain http is for 127.0.0.1 only)"
             )
         if timeout <= 0:
-            raise ConfigurationError("telnyx-fax: timeout must be more than zero seconds")
+            raise ConfigurationError(f"{self.name}: timeout must be more than zero seconds")
         self._api_key = key
         self.connection_id = connection_id.strip()
         self.base_url = origin
@@ -126,13 +141,15 @@ class TelnyxFax(BaseAdapter):
         self._session = requests.Session()
 
     @classmethod
-    def from_env(cls) -> TelnyxFax:
+    def from_env(cls, *, name: str | None = None) -> TelnyxFax:
         """Build from TELNYX_API_KEY, TELNYX_CONNECTION_ID, TELNYX_FROM and TELNYX_BASE_URL.
 
-        Raises ConfigurationError naming each missing or invalid variable.
+        ``name`` names the adapter. Raises ConfigurationError naming each
+        missing or invalid variable.
         """
-        settings = load_settings(_TelnyxSettings, cls.name)
+        settings = load_settings(_TelnyxSettings, name or cls.name)
         return cls(
+            name=name,
             api_key=settings.telnyx_api_key,
             connection_id=settings.telnyx_connection_id,
             from_number=settings.telnyx_from,
@@ -163,6 +180,7 @@ class TelnyxFax(BaseAdapter):
             "from": self.from_number,
             "media_url": content.media_url,
         }
+        logger.debug("%s: sending a fax to %s", self.name, mask_address(point.address))
         try:
             response = self._session.post(
                 f"{self.base_url}/v2/faxes",
@@ -198,6 +216,7 @@ class TelnyxFax(BaseAdapter):
                 status=response.status_code,
             )
         fax_id, status = fax
+        logger.info("%s: Telnyx accepted the fax as %s", self.name, fax_id)
         return Receipt(provider_id=fax_id, status=status)
 
     def _translate(self, err: requests.RequestException) -> DeliveryError:
@@ -218,21 +237,20 @@ class TelnyxFax(BaseAdapter):
             )
         status = response.status_code
         code, field, said = _telnyx_error(response)
-        kind, meaning = next(
-            (
-                (kind, meaning)
-                for statuses, blamed, kind, meaning in _HTTP_ERRORS
-                if status in statuses and blamed in (None, field)
-            ),
-            _OTHERWISE,
+        keys = ((status, field), (status, None), (f"{status // 100}xx", None))
+        rule = next((_ERRORS[key] for key in keys if key in _ERRORS), _OTHERWISE)
+        hint = retry_after(
+            response.headers.get("Retry-After"),
+            date=response.headers.get("Date"),
+            now=datetime.now(UTC),
         )
-        message = f"{meaning}: {said}" if said else meaning
-        if kind is TransientError:
-            hint = _retry_after(response)
-            return TransientError(
-                message, retry_after=hint, provider=self.name, code=code, status=status
-            )
-        return kind(message, provider=self.name, code=code, status=status)
+        return rule.error(
+            f"{rule.meaning}: {said}" if said else rule.meaning,
+            provider=self.name,
+            code=code,
+            status=status,
+            retry_after=hint,
+        )
 
 
 def _accepted_fax(response: requests.Response) -> tuple[str, str] | None:
@@ -263,25 +281,3 @@ def _telnyx_error(response: requests.Response) -> tuple[str | None, str | None, 
     field = where.strip("/").split("/")[0] or None
     said = " - ".join(str(part) for part in (first.get("title"), first.get("detail")) if part)
     return (None if code is None else str(code)), field, said
-
-
-def _retry_after(response: requests.Response) -> float | None:
-    """Seconds to wait from a Retry-After header: a number, or a date read against Date."""
-    value = response.headers.get("Retry-After", "").strip()
-    if not value:
-        return None
-    if value.isdigit():
-        return float(value)
-    try:
-        until = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    sent = response.headers.get("Date")
-    try:
-        # The server's own Date keeps the hint right even when our clock is not.
-        now = parsedate_to_datetime(sent) if sent else datetime.now(UTC)
-    except (TypeError, ValueError):
-        now = datetime.now(UTC)
-    if until.tzinfo is None or now.tzinfo is None:
-        return None
-    return max((until - now).total_seconds(), 0.0)

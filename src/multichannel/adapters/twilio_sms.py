@@ -12,8 +12,9 @@ from typing import Any, ClassVar, Final
 from pydantic import SecretStr
 
 from multichannel._redact import mask_address
-from multichannel.adapters._env import load_settings
+from multichannel.adapters._env import env_prefix, load_settings
 from multichannel.adapters._twilio import (
+    DEFAULT_PREFIX,
     DEFAULT_TIMEOUT,
     TwilioConnection,
     TwilioSettings,
@@ -81,19 +82,21 @@ class TwilioSMS(TwilioAdapter):
     ``status_callback`` is the URL Twilio reports delivery to. A text over
     ``max_segments`` segments is refused before any request. ``base_url`` sends
     the same requests to another origin; ``timeout`` bounds each request in
-    seconds. Raises ConfigurationError for a bad setting or a missing twilio
+    seconds. ``name`` (default ``twilio-sms``) tells two accounts apart in one
+    dispatcher. Raises ConfigurationError for a bad setting or a missing twilio
     SDK. `send` raises PermanentError (too long, invalid number), OptedOut (the
     recipient replied STOP), TransientError (rate limit, 5xx, timeout) or
     ProviderError (credentials, account, sender).
     """
 
-    name: ClassVar[str] = "twilio-sms"
+    name = "twilio-sms"
     channel: ClassVar[str] = "sms"
     resource: ClassVar[str] = "messages"
 
     def __init__(
         self,
         *,
+        name: str | None = None,
         account_sid: str,
         auth_token: str | SecretStr,
         from_number: str | None = None,
@@ -103,6 +106,7 @@ class TwilioSMS(TwilioAdapter):
         base_url: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
+        super().__init__(name=name)
         if (from_number is None) == (messaging_service_sid is None):
             raise ConfigurationError(
                 f"{self.name}: give exactly one of from_number and messaging_service_sid"
@@ -131,18 +135,23 @@ class TwilioSMS(TwilioAdapter):
         )
 
     @classmethod
-    def from_env(cls) -> TwilioSMS:
+    def from_env(cls, *, name: str | None = None, prefix: str = DEFAULT_PREFIX) -> TwilioSMS:
         """Built from ``TWILIO_*`` variables; ConfigurationError naming any missing one.
 
-        ``TWILIO_MESSAGING_SERVICE_SID`` wins over ``TWILIO_FROM_NUMBER`` when
-        both are set, so the voice adapter can share the number.
+        ``prefix`` reads another account's variables instead (``TWILIO_BACKUP_``
+        reads ``TWILIO_BACKUP_ACCOUNT_SID`` and so on); ``name`` names the
+        adapter. ``TWILIO_MESSAGING_SERVICE_SID`` wins over
+        ``TWILIO_FROM_NUMBER`` when both are set, so the voice adapter can
+        share the number.
         """
-        settings = load_settings(TwilioSettings, cls.name)
+        adapter = name or cls.name
+        settings = load_settings(TwilioSettings, adapter, env_prefix(prefix, adapter))
         if settings.messaging_service_sid is None and settings.from_number is None:
             raise ConfigurationError(
-                f"{cls.name}: TWILIO_FROM_NUMBER or TWILIO_MESSAGING_SERVICE_SID is not set"
+                f"{adapter}: {prefix}FROM_NUMBER or {prefix}MESSAGING_SERVICE_SID is not set"
             )
         return cls(
+            name=name,
             account_sid=settings.account_sid,
             auth_token=settings.auth_token,
             from_number=None if settings.messaging_service_sid else settings.from_number,
@@ -181,6 +190,6 @@ class TwilioSMS(TwilioAdapter):
         sender = self.messaging_service_sid or self.from_number
         where = f", base_url={self._twilio.base_url!r}" if self._twilio.base_url else ""
         return (
-            f"TwilioSMS(account_sid={mask_sid(self._twilio.account_sid)!r}, "
+            f"TwilioSMS(name={self.name!r}, account_sid={mask_sid(self._twilio.account_sid)!r}, "
             f"sender={sender!r}, max_segments={self.max_segments}{where})"
         )

@@ -15,8 +15,9 @@ from typing import Any, ClassVar, Final
 from pydantic import SecretStr
 
 from multichannel._redact import mask_address
-from multichannel.adapters._env import load_settings
+from multichannel.adapters._env import env_prefix, load_settings
 from multichannel.adapters._twilio import (
+    DEFAULT_PREFIX,
     DEFAULT_TIMEOUT,
     TwilioConnection,
     TwilioSettings,
@@ -113,19 +114,22 @@ class TwilioVoiceDrop(TwilioAdapter):
     ``from_number`` is the caller id, a number of the account. ``status_callback``
     is the URL Twilio reports the call's progress to. ``base_url`` sends the
     same requests to another origin; ``timeout`` bounds each request in seconds.
-    Raises ConfigurationError for a bad setting or a missing twilio SDK. `send`
+    ``name`` (default ``twilio-voice``) tells two accounts apart in one
+    dispatcher. Raises ConfigurationError for a bad setting or a missing
+    twilio SDK. `send`
     raises PermanentError for a script longer than `VOICEMAIL_LIMIT` (before
     dialling) or an invalid number, TransientError (rate limit, 5xx, timeout)
     or ProviderError (credentials, account, caller id).
     """
 
-    name: ClassVar[str] = "twilio-voice"
+    name = "twilio-voice"
     channel: ClassVar[str] = "voice"
     resource: ClassVar[str] = "calls"
 
     def __init__(
         self,
         *,
+        name: str | None = None,
         account_sid: str,
         auth_token: str | SecretStr,
         from_number: str,
@@ -133,6 +137,7 @@ class TwilioVoiceDrop(TwilioAdapter):
         base_url: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
+        super().__init__(name=name)
         self.from_number = require_text(from_number, "from_number", self.name)
         self.status_callback = status_callback or None
         self._twilio = TwilioConnection(
@@ -144,10 +149,16 @@ class TwilioVoiceDrop(TwilioAdapter):
         )
 
     @classmethod
-    def from_env(cls) -> TwilioVoiceDrop:
-        """Built from ``TWILIO_*`` variables; ConfigurationError naming any missing one."""
-        settings = load_settings(_VoiceSettings, cls.name)
+    def from_env(cls, *, name: str | None = None, prefix: str = DEFAULT_PREFIX) -> TwilioVoiceDrop:
+        """Built from ``TWILIO_*`` variables; ConfigurationError naming any missing one.
+
+        ``prefix`` reads another account's variables instead (``TWILIO_BACKUP_``
+        reads ``TWILIO_BACKUP_ACCOUNT_SID`` and so on); ``name`` names the adapter.
+        """
+        adapter = name or cls.name
+        settings = load_settings(_VoiceSettings, adapter, env_prefix(prefix, adapter))
         return cls(
+            name=name,
             account_sid=settings.account_sid,
             auth_token=settings.auth_token,
             from_number=settings.from_number,
@@ -207,6 +218,7 @@ class TwilioVoiceDrop(TwilioAdapter):
     def __repr__(self) -> str:
         where = f", base_url={self._twilio.base_url!r}" if self._twilio.base_url else ""
         return (
-            f"TwilioVoiceDrop(account_sid={mask_sid(self._twilio.account_sid)!r}, "
+            f"TwilioVoiceDrop(name={self.name!r}, "
+            f"account_sid={mask_sid(self._twilio.account_sid)!r}, "
             f"from_number={self.from_number!r}{where})"
         )
