@@ -2,8 +2,11 @@
 
 ``app`` is the Typer application and ``main`` the console entry point. The
 commands live in `app` (plan, send, check, adapters), `ops` (db, worker,
-status, review), `serve` and `demo`; `files` reads contacts and messages,
-`render` and `render_ops` draw tables, and `report` gathers what `status` shows.
+status, review), `serve` and `demo`; `files` (with `csvfile`) reads contacts
+and messages, `problems` words what is wrong with them, `inputs` reads a
+command's files whole and reports on them, `render` and `render_ops` draw
+tables, `sent` words what `send` did, and `report` gathers what `status` shows.
+`common` holds the shared options, errors and the command classes.
 """
 
 from multichannel.cli.app import app, main

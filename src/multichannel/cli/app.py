@@ -3,8 +3,10 @@
 The operations commands (``db``, ``worker``, ``status``, ``review``, ``serve``)
 live in `multichannel.cli.ops` and `multichannel.cli.serve`. Bad input (a
 missing or malformed file, a record that fails validation, a bad option, a
-store that cannot be reached) is reported as one line on stderr naming the
-file, record and field, with exit status 2; never as a traceback.
+store that cannot be reached) is reported on stderr naming the file, record,
+line and field, with exit status 2; never as a traceback. A contacts file is
+read whole, so every bad record is listed, and nothing is planned or sent
+while any is bad.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from multichannel import (
     BatchResult,
     Contact,
-    Dispatch,
     Dispatcher,
     FallbackStrategy,
     Message,
@@ -28,21 +29,27 @@ from multichannel import (
     __version__,
 )
 from multichannel.cli.common import (
+    Command,
     DepthOpt,
+    Group,
     JsonOpt,
     OutboxOpt,
     SendStore,
     ZoneOpt,
     build_registry,
     build_strategy,
+    fail_lines,
+    one_line,
     send_store,
     shown_url,
     user_errors,
 )
 from multichannel.cli.demo.command import demo
 from multichannel.cli.demo.restart import resume_command
-from multichannel.cli.files import InputError, load_contacts, load_message
+from multichannel.cli.files import InputError
+from multichannel.cli.inputs import gather, preference_warnings, read_inputs
 from multichannel.cli.ops import db_app, review, status, store_option, worker
+from multichannel.cli.problems import problem_lines
 from multichannel.cli.render import (
     PlanRow,
     console,
@@ -54,11 +61,13 @@ from multichannel.cli.render import (
     show_plan,
     show_summary,
 )
+from multichannel.cli.sent import error_lines, key_lines, send_json
 from multichannel.cli.serve import serve
 
 __all__ = ["app", "main"]
 
 app = typer.Typer(
+    cls=Group,
     name="multichannel",
     help="Reach each person on the channel they answer, never in their quiet hours.",
     no_args_is_help=True,
@@ -135,7 +144,7 @@ def plan_rows(
     return rows
 
 
-@app.command()
+@app.command(cls=Command)
 def plan(
     contacts: ContactsArg,
     message: MessageArg,
@@ -158,91 +167,15 @@ def plan(
     with user_errors():
         when = _instant(at)
         strategy = build_strategy(depth, default_timezone)
-        people, content = load_contacts(contacts), load_message(message)
-    rows = plan_rows(strategy, people, content, when)
+        loaded, content = read_inputs(contacts, message)
+    rows = plan_rows(strategy, loaded.contacts, content, when)
     if as_json:
         typer.echo(dump_json([row.as_json() for row in rows]))
     else:
         show_plan(console(), rows, when)
 
 
-def _send_json(result: BatchResult, made: set[str] | None) -> dict[str, object]:
-    dispatch: Dispatch | None = result.dispatch
-    current = None if dispatch is None else dispatch.current
-    after = None if dispatch is None else dispatch.next_action_at
-    return {
-        "contact_id": result.contact.id,
-        "dispatch_id": None if dispatch is None else dispatch.id,
-        "status": "error" if dispatch is None else dispatch.status.value,
-        "channel": None if current is None else current.channel,
-        "address": None if current is None else current.address,
-        "next_action_at": None if after is None else after.isoformat(),
-        "error": None if result.error is None else f"{type(result.error).__name__}: {result.error}",
-        "existing": dispatch is not None and made is not None and dispatch.id not in made,
-        "dry_run": dispatch is not None and dispatch.dry_run,
-    }
-
-
-def _error_lines(failed: list[BatchResult]) -> list[str]:
-    """One line per distinct error, naming a few of the contacts it stopped."""
-    by_error: dict[str, list[str]] = {}
-    for result in failed:
-        by_error.setdefault(f"{type(result.error).__name__}: {result.error}", []).append(
-            repr(result.contact.id)
-        )
-    lines = []
-    for error, ids in by_error.items():
-        shown = ", ".join(ids[:3]) + (f" and {len(ids) - 3} more" if len(ids) > 3 else "")
-        lines.append(printable(f"error: {_contacts(len(ids))} ({shown}): {error}"))
-    return lines
-
-
-def _contacts(count: int) -> str:
-    return f"{count} contact{'s' * (count != 1)}"
-
-
-def _key_lines(
-    message: Message,
-    message_file: Path,
-    *,
-    stored: list[Dispatch],
-    made: int,
-    outbox: bool,
-    as_json: bool,
-) -> list[str]:
-    """What a store makes of the message's key: a repeat's dispatches, or none to find them by."""
-    if message.key is None:
-        if outbox:
-            return []  # a repeated dry run only adds dispatches that are never sent
-        return [
-            f"warning: {message_file} has no key, so running this send again creates new "
-            "dispatches and sends the message again; add a line such as `key: NAME` to "
-            f"{message_file} to have a repeat find the dispatches already in the store"
-        ]
-    key = repr(message.key)
-    lines = []
-    if stored and as_json:  # the text summary says so itself
-        lines.append(
-            f"note: {_contacts(len(stored))} already had a dispatch under key {key} from an "
-            "earlier run, so they were not sent to again; give the message a new key to send it "
-            "again"
-        )
-    dry = sum(1 for dispatch in stored if dispatch.dry_run)
-    if dry and not outbox:
-        lines.append(
-            f"warning: {_contacts(dry)} got nothing: their dispatch under key {key} is a dry run "
-            "(made with --outbox), which is never sent through real providers; give the message "
-            "a new key to send it for real"
-        )
-    if made and outbox:
-        lines.append(
-            f"note: these dry-run dispatches hold key {key} in the store, so a real send with the "
-            "same key sends nothing to these contacts; change the key for the real run"
-        )
-    return lines
-
-
-@app.command()
+@app.command(cls=Command)
 def send(
     contacts: ContactsArg,
     message: MessageArg,
@@ -266,7 +199,8 @@ def send(
         if concurrency < 1:
             raise InputError(f"--concurrency must be at least 1; got {concurrency}")
         strategy = build_strategy(depth, default_timezone)
-        people, content = load_contacts(contacts), load_message(message)
+        loaded, content = read_inputs(contacts, message, outcome="nothing was sent")
+    people = loaded.contacts
     registry = build_registry(outbox)
     kept: SendStore | None = None
     if store is not None:
@@ -294,21 +228,24 @@ def send(
     finally:
         if kept is not None:
             kept.close()
+    # Results come as each contact's send ends; reports follow the file's order.
+    order = {person.id: index for index, person in enumerate(people)}
+    results.sort(key=lambda result: order[result.contact.id])
     # Only the store knows whether a repeated key returned a dispatch of an earlier run.
     made = None if kept is None else kept.made
     dispatches = [result.dispatch for result in results if result.dispatch is not None]
     new = [dispatch for dispatch in dispatches if made is None or dispatch.id in made]
     stored = [dispatch for dispatch in dispatches if made is not None and dispatch.id not in made]
     failed = [result for result in results if result.error is not None]
-    for line in _error_lines(failed):
+    for line in error_lines(failed):
         errors.print(line, markup=False, soft_wrap=True)
     if as_json:
-        typer.echo(dump_json([_send_json(result, made) for result in results]))
+        typer.echo(dump_json([send_json(result, made) for result in results]))
     else:
         show_summary(console(), new, len(failed), stored=stored, key=content.key, dry_run=outbox)
     notes = []
     if store is not None:
-        notes = _key_lines(
+        notes = key_lines(
             content, message, stored=stored, made=len(new), outbox=outbox, as_json=as_json
         )
     pending = sum(1 for dispatch in dispatches if not dispatch.status.is_final)
@@ -345,7 +282,7 @@ def send(
         raise typer.Exit(1)
 
 
-@app.command()
+@app.command(cls=Command)
 def check(
     contacts: ContactsArg,
     message: Annotated[
@@ -358,12 +295,19 @@ def check(
 ) -> None:
     """Validate a contacts file (and a message file); print the contacts as the library reads them.
 
-    With --json the output is itself a valid contacts file, so this converts CSV to JSON.
+    Every bad record is listed, with its line; exits 2 if there is one. A
+    ranked channel that can never be tried (no point of the contact has it, or
+    no adapter sends on it) is a warning. With --json the output is itself a
+    valid contacts file, so this converts CSV to JSON.
     """
-    with user_errors():
-        people = load_contacts(contacts)
-        if message is not None:
-            load_message(message)
+    found = gather(contacts, message)
+    if found.contacts is not None:
+        warnings = preference_warnings(found.contacts)
+        for line in problem_lines(warnings, warning=True):
+            typer.echo(f"warning: {one_line(line)}", err=True)
+    if found.errors or found.contacts is None:
+        fail_lines(found.errors)
+    people = found.contacts.contacts
     if as_json:
         dumped = [person.model_dump(mode="json") for person in people]
         typer.echo(dump_json(dumped))
@@ -371,19 +315,19 @@ def check(
         show_contacts(console(), people, contacts)
 
 
-@app.command()
+@app.command(cls=Command)
 def adapters() -> None:
     """List the adapters published under the 'multichannel.adapters' entry points."""
     show_adapters(console(), Registry.discover())
 
 
-app.command()(demo)
+app.command(cls=Command)(demo)
 app.add_typer(db_app)
-app.command()(worker)
-app.command()(status)
-app.command()(review)
-app.command()(serve)
-app.command("demo-resume", hidden=True)(resume_command)
+app.command(cls=Command)(worker)
+app.command(cls=Command)(status)
+app.command(cls=Command)(review)
+app.command(cls=Command)(serve)
+app.command("demo-resume", hidden=True, cls=Command)(resume_command)
 
 
 def _version(value: bool) -> None:

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, NoReturn, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+from typer.core import TyperCommand, TyperGroup
 
 from multichannel import (
     ConfigurationError,
@@ -26,14 +27,16 @@ from multichannel import (
     Status,
 )
 from multichannel.cli.demo.script import as_adapter
-from multichannel.cli.files import InputError, parse_duration
+from multichannel.cli.files import InputError, InputErrors, parse_duration
 from multichannel.cli.render import printable
 
 __all__ = [
     "DEFAULT_STORE",
     "STORE_ENV",
     "USAGE_ERROR",
+    "Command",
     "DepthOpt",
+    "Group",
     "JsonOpt",
     "OutboxOpt",
     "SendStore",
@@ -45,6 +48,8 @@ __all__ = [
     "duration",
     "existing_store",
     "fail",
+    "fail_lines",
+    "one_line",
     "open_store",
     "send_store",
     "shown_url",
@@ -82,21 +87,63 @@ StoreOpt = Annotated[
     ),
 ]
 
+
+def _show_flags(params: list[Any]) -> list[Any]:
+    # Typer's rich help prints a type beside every option, `<bool>` for a flag as well;
+    # an empty metavar leaves a flag (--json, --sent/--not-sent, --help) to show as itself.
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    return params
+
+
+class Command(TyperCommand):
+    """A command whose help shows its flags as options alone, without a ``<bool>`` type."""
+
+    def get_params(self, ctx: Any) -> list[Any]:  # ctx: Typer's own click Context
+        """The command's parameters and its --help option, flags marked to show bare."""
+        return _show_flags(super().get_params(ctx))
+
+
+class Group(TyperGroup):
+    """A group of commands whose help shows its flags (``--version``, ``--help``) alone."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        """The group's parameters and its --help option, flags marked to show bare."""
+        return _show_flags(super().get_params(ctx))
+
+
 _PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
 _Opened = TypeVar("_Opened", bound=SQLStore)
 
 
+def one_line(text: str) -> str:
+    """``text`` as one line for stderr: no control characters, runs of spaces made one."""
+    return " ".join(printable(text).split())
+
+
 def fail(message: str) -> NoReturn:
     """Print ``message`` as one line on stderr and exit with status 2."""
-    typer.echo(f"error: {' '.join(printable(message).split())}", err=True)
+    fail_lines([message])
+
+
+def fail_lines(messages: Sequence[str]) -> NoReturn:
+    """Print each message as one ``error:`` line on stderr and exit with status 2."""
+    for message in messages:
+        typer.echo(f"error: {one_line(message)}", err=True)
     raise typer.Exit(USAGE_ERROR)
 
 
 @contextmanager
 def user_errors() -> Iterator[None]:
-    """Turn a problem with what the user gave into one line on stderr and exit status 2."""
+    """Turn a problem with what the user gave into lines on stderr and exit status 2.
+
+    One problem is one line; `InputErrors` (every bad record of a file) is one line each.
+    """
     try:
         yield
+    except InputErrors as err:
+        fail_lines(err.lines)
     except InputError as err:
         fail(str(err))
     except ConfigurationError as err:
@@ -171,7 +218,10 @@ def build_registry(outbox: bool) -> Registry:
                 typer.echo(" ".join(printable(message).split()), err=True)
                 continue
             fail(f"adapter {item.name} is set up wrongly: {item.problem}")
-        registry = Registry(item.adapter for item in found if item.adapter is not None)
+        try:
+            registry = Registry(item.adapter for item in found if item.adapter is not None)
+        except ConfigurationError as err:
+            fail(str(err))  # two published adapters under one name
     if not len(registry):
         fail(
             "no adapters are configured: set the environment variables of a provider "

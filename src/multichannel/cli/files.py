@@ -43,51 +43,58 @@ Message files
 JSON or YAML: one mapping with `Message`'s fields (``body``, ``subject``,
 ``variants``, ``expects_response``, ``deliver_by``, ...).
 
-Records are numbered from 1. Every problem raises `InputError` with one line
-such as ``contacts.csv: record 3 (id 'bob'): points[0].address (column sms):
-'555' is not a valid phone number``.
+Records are numbered from 1. `read_contacts` reads every record and keeps
+each problem as a `Problem`: one line such as ``contacts.csv: record 3 (id
+'bob'): points[0].address (column sms): '555' is not a valid phone number
+(line 4)``, naming the line of the file the record starts on. A problem with
+the file as a whole (unreadable, malformed, a bad CSV header) raises
+`InputError`. A CSV row with no value in any cell holds no contact; it is
+passed over and listed in `ContactsFile.skipped`.
 """
 
 from __future__ import annotations
 
-import csv
-import io
+import bisect
 import json
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import timedelta
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import TypeAdapter, ValidationError
-from pydantic_core import ErrorDetails
+from pydantic import ValidationError
 
 from multichannel import Contact, Message
-
-__all__ = ["CSV_COLUMNS", "InputError", "load_contacts", "load_message", "parse_duration"]
-
-CSV_COLUMNS = (
-    "id",
-    "name",
-    "timezone",
-    "region",
-    "channels",
-    "quiet_hours",
-    "avoid_days",
-    "response_wait",
-    "opted_out",
-    "allow_sensitive",
+from multichannel.cli.csvfile import CSV_COLUMNS, Row, parse_duration, read_csv
+from multichannel.cli.problems import (
+    FieldError,
+    InputError,
+    InputErrors,
+    Problem,
+    Skipped,
+    count_line,
+    explain,
+    more_problems,
+    problem_lines,
 )
-_KNOWN_CHANNELS = ("email", "sms", "voice", "fax")
+
+__all__ = [
+    "CSV_COLUMNS",
+    "ContactsFile",
+    "InputError",
+    "InputErrors",
+    "Problem",
+    "Record",
+    "Skipped",
+    "load_contacts",
+    "load_message",
+    "parse_duration",
+    "read_contacts",
+]
+
 _SUFFIXES = {".json": "json", ".yaml": "yaml", ".yml": "yaml", ".csv": "csv"}
-_DURATION = re.compile(r"^(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
-_WINDOW = re.compile(r"^(\d{1,2}:\d{2})\s*-\s*(\d{1,2}:\d{2})(?:\s+(\S.*))?$")
-_TIMEDELTA: TypeAdapter[timedelta] = TypeAdapter(timedelta)
-
-
-class InputError(Exception):
-    """A file or value the user gave cannot be used; the message is one line for a person."""
+_JSON_SPACE = re.compile(r"[ \t\n\r]*")
 
 
 class _Loader(yaml.SafeLoader):
@@ -109,6 +116,35 @@ _Loader.add_implicit_resolver(
     re.compile(r"^[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?$"),
     list("-+0123456789."),
 )
+
+
+@dataclass(frozen=True)
+class Record:
+    """A contact read from a file, with its record number and the line it starts on."""
+
+    number: int
+    line: int | None
+    contact: Contact
+
+
+@dataclass(frozen=True)
+class ContactsFile:
+    """What a contacts file holds: the good records, the bad ones, the rows passed over.
+
+    ``records`` counts every record, good and bad, in file order.
+    """
+
+    source: str
+    kind: str
+    read: tuple[Record, ...]
+    problems: tuple[Problem, ...]
+    skipped: tuple[Skipped, ...]
+    records: int
+
+    @property
+    def contacts(self) -> list[Contact]:
+        """The good records' contacts, in file order."""
+        return [record.contact for record in self.read]
 
 
 def _read_text(path: Path) -> str:
@@ -134,273 +170,156 @@ def _format(path: Path, allowed: Sequence[str]) -> str:
     return kind
 
 
-def _parse_document(path: Path, kind: str) -> Any:
-    text = _read_text(path)
-    if kind == "json":
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as err:
-            raise InputError(
-                f"{path}: not valid JSON: {err.msg} at line {err.lineno} column {err.colno}"
-            ) from None
+def _json(path: Path, text: str) -> Any:
     try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise InputError(
+            f"{path}: not valid JSON: {err.msg} at line {err.lineno} column {err.colno}"
+        ) from None
+
+
+def _json_items(text: str) -> list[tuple[int, Any]] | None:
+    """The elements of a top-level JSON array, each with the offset it starts at.
+
+    None when the text is not one well-formed array; `_json` then says why.
+    """
+    decoder = json.JSONDecoder()
+    at = _space(text, 0)
+    if not text.startswith("[", at):
+        return None
+    items: list[tuple[int, Any]] = []
+    at = _space(text, at + 1)
+    closed = text.startswith("]", at)
+    try:
+        while not closed:
+            value, end = decoder.raw_decode(text, at)
+            items.append((at, value))
+            at = _space(text, end)
+            if text.startswith(",", at):
+                at = _space(text, at + 1)
+            elif text.startswith("]", at):
+                closed = True
+            else:
+                return None
+    except json.JSONDecodeError:
+        return None
+    return items if _space(text, at + 1) == len(text) else None
+
+
+def _space(text: str, at: int) -> int:
+    """Where the JSON whitespace starting at ``at`` ends."""
+    found = _JSON_SPACE.match(text, at)
+    return at if found is None else found.end()
+
+
+def _yaml(path: Path, text: str) -> tuple[Any, yaml.Node | None]:
+    """The YAML document and the node it was built from, whose marks give line numbers."""
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        return (None if node is None else loader.construct_document(node)), node
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
         problem = getattr(err, "problem", None) or type(err).__name__
         raise InputError(f"{path}: not valid YAML: {problem}{where}") from None
-
-
-def _field(loc: Sequence[int | str]) -> str:
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
-
-
-def _problem(
-    error: ErrorDetails, rename: Callable[[tuple[int | str, ...]], str] = _field
-) -> tuple[str, str]:
-    """The field an error is about, in words, and what is wrong with it."""
-    field = rename(tuple(error["loc"]))
-    message = error["msg"].removeprefix("Value error, ")
-    # A model-level validator may name a nested field itself ("points[0].address: ...").
-    head, sep, rest = message.partition(": ")
-    if sep and " " not in head and head.startswith(field.split(" ")[0]):
-        field, message = rename(_loc_of(head)), rest
-    if error["type"] == "missing":
-        message = "is required"
-    elif error["type"] == "extra_forbidden":
-        message = "is not a known field"
-    elif not error["type"].startswith("value_error") and isinstance(
-        error.get("input"), str | int | float | bool | None
-    ):
-        message = f"{message} (got {error.get('input')!r})"
-    return field, message
-
-
-def _loc_of(path: str) -> tuple[int | str, ...]:
-    parts: list[int | str] = []
-    for name, index in re.findall(r"([^.\[\]]+)|\[(\d+)\]", path):
-        parts.append(int(index) if index else name)
-    return tuple(parts)
-
-
-def _explain(
-    where: str, err: ValidationError, rename: Callable[[tuple[int | str, ...]], str] = _field
-) -> InputError:
-    errors = err.errors()
-    field, message = _problem(errors[0], rename)
-    others = len(errors) - 1
-    more = f" (and {others} more problem{'s' * (others > 1)})" if others else ""
-    prefix = f"{where}: {field}" if field else where
-    return InputError(f"{prefix}: {message}{more}")
-
-
-def _record(path: Path, number: int, record_id: object) -> str:
-    named = f" (id {record_id!r})" if isinstance(record_id, str) and record_id.strip() else ""
-    return f"{path}: record {number}{named}"
+    finally:
+        loader.dispose()
 
 
 def load_message(path: Path) -> Message:
     """The `Message` in a JSON or YAML file; raises InputError naming the file and field."""
-    document = _parse_document(path, _format(path, ("json", "yaml")))
+    text = _read_text(path)
+    document = (
+        _json(path, text) if _format(path, ("json", "yaml")) == "json" else _yaml(path, text)[0]
+    )
     if not isinstance(document, Mapping):
         raise InputError(f"{path}: expected a mapping of Message fields such as 'body'")
     try:
         return Message.model_validate(document)
     except ValidationError as err:
-        raise _explain(str(path), err) from None
+        problem = explain(err)
+        raise InputError(f"{path}: {problem}{more_problems(problem.more)}") from None
+
+
+def read_contacts(path: Path) -> ContactsFile:
+    """Every record of a JSON, YAML or CSV contacts file, good or bad (see the module docs).
+
+    Raises InputError for a problem with the file as a whole, or one that holds no record.
+    """
+    kind = _format(path, ("json", "yaml", "csv"))
+    text = _read_text(path)
+    skipped: list[Skipped] = []
+    if kind == "csv":
+        rows, skipped = read_csv(path, text)
+    else:
+        rows = _document_rows(path, kind, text)
+    if not rows:
+        raise InputError(f"{path}: contains no contacts")
+    read: list[Record] = []
+    problems: list[Problem] = []
+    first_use: dict[str, int] = {}
+    for number, row in enumerate(rows, start=1):
+        outcome = row.read
+        key = outcome.id if isinstance(outcome, Contact) else (row.record_id or "").strip()
+        if isinstance(outcome, Contact) and key in first_use:
+            outcome = FieldError("id", f"already used by record {first_use[key]}")
+        if key:
+            first_use.setdefault(key, number)
+        if isinstance(outcome, Contact):
+            read.append(Record(number, row.line, outcome))
+        else:
+            problems.append(
+                Problem(
+                    str(path),
+                    number,
+                    row.line,
+                    row.record_id,
+                    outcome.field,
+                    outcome.reason,
+                    outcome.more,
+                )
+            )
+    return ContactsFile(str(path), kind, tuple(read), tuple(problems), tuple(skipped), len(rows))
 
 
 def load_contacts(path: Path) -> list[Contact]:
-    """The contacts in a JSON, YAML or CSV file (see the module docs for the CSV columns).
+    """The contacts in a JSON, YAML or CSV file, when every record is good.
 
-    Raises InputError naming the file, the record and the field at fault.
+    Raises InputErrors listing the bad records (the first 20, then how many),
+    or InputError for a problem with the file as a whole.
     """
-    kind = _format(path, ("json", "yaml", "csv"))
-    contacts = _load_csv(path) if kind == "csv" else _load_document(path, kind)
-    if not contacts:
-        raise InputError(f"{path}: contains no contacts")
-    seen: dict[str, int] = {}
-    for number, contact in enumerate(contacts, start=1):
-        if contact.id in seen:
-            where = _record(path, number, contact.id)
-            raise InputError(f"{where}: id: already used by record {seen[contact.id]}")
-        seen[contact.id] = number
-    return contacts
+    contacts = read_contacts(path)
+    if contacts.problems:
+        count = count_line(contacts.problems, records=contacts.records)
+        raise InputErrors([*problem_lines(contacts.problems), *([count] if count else [])])
+    return contacts.contacts
 
 
-def _load_document(path: Path, kind: str) -> list[Contact]:
-    document = _parse_document(path, kind)
+def _document_rows(path: Path, kind: str, text: str) -> list[Row]:
+    lines: list[int | None]
+    if kind == "json":
+        items = _json_items(text)
+        document = _json(path, text) if items is None else [value for _, value in items]
+        breaks = [found.start() for found in re.finditer("\n", text)]
+        lines = [bisect.bisect_left(breaks, at) + 1 for at, _ in items or ()]
+    else:
+        document, node = _yaml(path, text)
+        lines = []
+        if isinstance(node, yaml.SequenceNode):
+            lines = [item.start_mark.line + 1 for item in node.value]
     if not isinstance(document, list):
         raise InputError(f"{path}: expected a list of contacts")
-    contacts = []
-    for number, record in enumerate(document, start=1):
+    if len(lines) != len(document):
+        lines = [None] * len(document)
+    rows = []
+    for line, record in zip(lines, document, strict=True):
         record_id = record.get("id") if isinstance(record, Mapping) else None
+        read: Contact | FieldError
         try:
-            contacts.append(Contact.model_validate(record))
+            read = Contact.model_validate(record)
         except ValidationError as err:
-            raise _explain(_record(path, number, record_id), err) from None
-    return contacts
-
-
-def parse_duration(text: str) -> timedelta:
-    """``30m``, ``4h``, ``1d``, ``1h30m`` or ISO 8601 (``PT4H``) as a timedelta.
-
-    Raises ValueError for anything else, including a bare number without a unit.
-    """
-    compact = text.strip().lower().replace(" ", "")
-    match = _DURATION.match(compact)
-    if compact and match:
-        weeks, days, hours, minutes, seconds = (int(group or 0) for group in match.groups())
-        return timedelta(weeks=weeks, days=days, hours=hours, minutes=minutes, seconds=seconds)
-    if compact.startswith(("p", "-p")):
-        try:
-            return _TIMEDELTA.validate_python(compact.upper())
-        except ValidationError:
-            pass
-    raise ValueError(f"{text!r} is not a duration; write e.g. 30m, 4h, 1d or PT4H")
-
-
-def _split(cell: str) -> list[str]:
-    return [part.strip() for part in cell.split(";") if part.strip()]
-
-
-def _windows(cell: str) -> list[dict[str, str]]:
-    windows = []
-    for part in _split(cell):
-        match = _WINDOW.match(part)
-        if not match:
-            raise ValueError(
-                f"{part!r} is not a window; write HH:MM-HH:MM, optionally followed by days, "
-                "e.g. '21:00-08:00' or '12:00-13:00 mon-fri'"
-            )
-        start, end, days = match.groups()
-        window = {"start": start, "end": end}
-        if days:
-            window["days"] = days.replace(" ", "")
-        windows.append(window)
-    return windows
-
-
-def _days(cell: str) -> list[str]:
-    return [day for part in _split(cell) for day in part.split(",") if day.strip()]
-
-
-def _point_column(name: str) -> tuple[str, str | None]:
-    channel, colon, label = name.partition(":")
-    if colon and not label.strip():
-        raise InputError(f"column {name!r} has an empty label; write e.g. 'sms:mobile'")
-    if not colon and channel not in _KNOWN_CHANNELS:
-        raise InputError(
-            f"unknown column {name!r}; the columns are {', '.join(CSV_COLUMNS)}, "
-            f"a point column ({', '.join(_KNOWN_CHANNELS)}) or '<channel>:<label>'"
-        )
-    return channel.strip(), label.strip() or None
-
-
-def _csv_rows(path: Path) -> Iterator[list[str]]:
-    """The rows of a CSV file; an unbalanced quote is an error, never a silent merge."""
-    reader = csv.reader(io.StringIO(_read_text(path), newline=""), strict=True)
-    try:
-        yield from reader
-    except csv.Error as err:
-        raise InputError(f"{path}: line {reader.line_num}: {err} (is a quote left open?)") from None
-
-
-def _load_csv(path: Path) -> list[Contact]:
-    rows = _csv_rows(path)
-    header = [name.strip().lower() for name in next(rows, [])]
-    if not any(header):
-        raise InputError(f"{path}: the file is empty; the first row must name the columns")
-    duplicates = sorted({name for name in header if header.count(name) > 1})
-    if duplicates:
-        raise InputError(f"{path}: column {duplicates[0]!r} appears more than once")
-    if "id" not in header:
-        raise InputError(f"{path}: the header has no 'id' column")
-    points: dict[str, tuple[str, str | None]] = {}
-    for name in header:
-        if name not in CSV_COLUMNS:
-            try:
-                points[name] = _point_column(name)
-            except InputError as err:
-                raise InputError(f"{path}: {err}") from None
-    contacts = []
-    number = 0
-    for row in rows:
-        if not any(cell.strip() for cell in row):
-            continue
-        number += 1
-        if len(row) > len(header):
-            raise InputError(
-                f"{path}: record {number}: has {len(row)} cells but the header names "
-                f"{len(header)} columns"
-            )
-        cells = dict(zip(header, (cell.strip() for cell in row), strict=False))
-        contacts.append(_csv_contact(_record(path, number, cells.get("id")), cells, points))
-    return contacts
-
-
-def _csv_contact(
-    where: str, cells: Mapping[str, str], columns: Mapping[str, tuple[str, str | None]]
-) -> Contact:
-    point_columns: list[str] = []
-    points: list[dict[str, Any]] = []
-    for column, (channel, label) in columns.items():
-        for address in _split(cells.get(column, "")):
-            point_columns.append(column)
-            points.append({"channel": channel, "address": address, "label": label})
-    preferences: dict[str, Any] = {}
-    column = ""
-    try:
-        for column, flag in (("opted_out", "opted_out"), ("allow_sensitive", "allow_sensitive")):
-            for ref in _split(cells.get(column, "")):
-                _flag_points(points, ref.lower(), flag)
-        column = "quiet_hours"
-        preferences["quiet_hours"] = _windows(cells.get(column, ""))
-        column = "avoid_days"
-        preferences["avoid_days"] = _days(cells.get(column, ""))
-        column = "response_wait"
-        if cells.get(column):
-            preferences["response_wait"] = parse_duration(cells[column])
-    except ValueError as err:
-        raise InputError(f"{where}: {column}: {err}") from None
-    if not cells.get("id"):
-        raise InputError(f"{where}: id: is empty; every row needs an id")
-    if cells.get("channels"):
-        preferences["channels"] = cells["channels"]
-    record = {
-        "id": cells.get("id", ""),
-        "name": cells.get("name") or None,
-        "timezone": cells.get("timezone") or None,
-        "region": cells.get("region") or None,
-        "points": points,
-        "preferences": preferences,
-    }
-
-    def rename(loc: tuple[int | str, ...]) -> str:
-        if loc[:1] == ("preferences",) and len(loc) > 1:
-            return _field(loc[1:])
-        if loc[:1] == ("points",) and len(loc) > 1 and isinstance(loc[1], int):
-            return f"{_field(loc)} (column {point_columns[loc[1]]})"
-        return _field(loc)
-
-    try:
-        return Contact.model_validate(record)
-    except ValidationError as err:
-        raise _explain(where, err, rename) from None
-
-
-def _flag_points(points: list[dict[str, Any]], ref: str, flag: str) -> None:
-    channel, _, label = ref.partition(":")
-    matched = [
-        point
-        for point in points
-        if point["channel"] == channel and (not label or point["label"] == label)
-    ]
-    if not matched:
-        raise ValueError(f"{ref!r} names no point of this contact")
-    for point in matched:
-        point[flag] = True
+            read = explain(err)
+        rows.append(Row(line, record_id if isinstance(record_id, str) else None, read))
+    return rows

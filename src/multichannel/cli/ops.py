@@ -20,7 +20,9 @@ import typer
 from multichannel import Dispatcher, Registry, SystemClock, UnknownDispatch, Worker
 from multichannel.cli.common import (
     DEFAULT_STORE,
+    Command,
     DepthOpt,
+    Group,
     JsonOpt,
     OutboxOpt,
     StoreOpt,
@@ -42,6 +44,7 @@ from multichannel.cli.report import store_status
 __all__ = ["db_app", "review", "status", "store_option", "worker"]
 
 db_app = typer.Typer(
+    cls=Group,
     name="db",
     help="The store's schema: apply its migrations or show its version.",
     no_args_is_help=True,
@@ -53,7 +56,7 @@ def store_option(url: str) -> str:
     return "" if url == DEFAULT_STORE else f" --store {shown_url(url)}"
 
 
-@db_app.command("upgrade")
+@db_app.command("upgrade", cls=Command)
 def db_upgrade(store: StoreOpt = DEFAULT_STORE) -> None:
     """Apply the schema migrations the store lacks (creating a SQLite file if needed)."""
     with user_errors():
@@ -71,7 +74,7 @@ def db_upgrade(store: StoreOpt = DEFAULT_STORE) -> None:
     typer.echo(f"schema version {version}")
 
 
-@db_app.command("version")
+@db_app.command("version", cls=Command)
 def db_version(store: StoreOpt = DEFAULT_STORE) -> None:
     """Print the store's schema version (0: `multichannel db upgrade` has never run there)."""
     with user_errors():

@@ -285,7 +285,11 @@ def show_adapters(out: Console, published: Sequence[Published]) -> None:
     )
     for item in published:
         if item.adapter is not None:
-            add_row(table, item.name, item.target, item.adapter.channel, Text("ready", "green"))
+            # An entry point may build an adapter under a name of its own (name=...).
+            name = item.name
+            if item.adapter.name != item.name:
+                name = f"{item.name} (as {item.adapter.name})"
+            add_row(table, name, item.target, item.adapter.channel, Text("ready", "green"))
         else:
             problem = printable(item.problem or "unusable")
             add_row(table, item.name, item.target, "-", Text(problem, "red"))
