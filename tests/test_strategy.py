@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from multichannel import (
@@ -538,3 +540,44 @@ class TestSettings:
 
     def test_repr_names_the_settings(self) -> None:
         assert "depth=None" in repr(FallbackStrategy(depth=None))
+
+
+class TestOneRuleForSendsAndRetries:
+    """`may_send_at` and `next_send_at` are the rule `decide` follows, so retries follow it too."""
+
+    CONTACT = Contact(
+        id="alice",
+        timezone="America/Detroit",
+        points=[VOICE_OFFICE],
+        preferences=Preferences(channels=["voice"], quiet_hours=[NIGHTS], avoid_days=["sun"]),
+    )
+
+    @given(
+        minutes=st.integers(min_value=0, max_value=14 * 24 * 60),
+        deadline=st.one_of(st.none(), st.integers(min_value=0, max_value=14 * 24 * 60)),
+    )
+    def test_decide_sends_exactly_when_the_point_may_be_used_and_waits_for_its_opening(
+        self, minutes: int, deadline: int | None
+    ) -> None:
+        strategy = FallbackStrategy()
+        now = SUN_1000 + timedelta(minutes=minutes)
+        deliver_by = None if deadline is None else SUN_1000 + timedelta(minutes=deadline)
+        message = Message(body="Your order is ready.", deliver_by=deliver_by)
+
+        action = strategy.decide(self.CONTACT, message, now=now)
+        opening = strategy.next_send_at(self.CONTACT, VOICE_OFFICE, message, now)
+
+        assert (action.kind == "send") is strategy.may_send_at(
+            self.CONTACT, VOICE_OFFICE, message, now
+        )
+        if action.kind == "send":
+            assert opening == now
+        elif action.kind == "wait":
+            assert action.until == opening
+            assert opening is not None
+            assert strategy.may_send_at(self.CONTACT, VOICE_OFFICE, message, opening)
+            assert not strategy.may_send_at(
+                self.CONTACT, VOICE_OFFICE, message, opening - timedelta(minutes=1)
+            )
+        else:
+            assert opening is None

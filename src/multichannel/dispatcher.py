@@ -36,7 +36,6 @@ from multichannel.errors import (
 from multichannel.messages import Message
 from multichannel.store import MemoryStore, Store
 from multichannel.strategy import Action, FallbackStrategy, RetryPolicy
-from multichannel.windows import next_open_all
 
 __all__ = ["Dispatcher"]
 
@@ -442,15 +441,13 @@ class Dispatcher:
         dispatch.note(now, action.reason)
 
     def _send_on(self, dispatch: Dispatch, point: ContactPoint) -> Steps[tuple[Dispatch, bool]]:
-        message = dispatch.message
-        schedules = self.strategy.schedules(dispatch.contact, point, message)
+        contact, message = dispatch.contact, dispatch.message
 
         def open_at(at: datetime) -> bool:
-            return not message.expired_at(at) and all(s.is_open(at) for s in schedules)
+            return self.strategy.may_send_at(contact, point, message, at)
 
         def reopens(at: datetime) -> datetime | None:
-            opening = next_open_all(schedules, at, self.strategy.horizon)
-            return None if opening is None or message.expired_at(opening) else opening
+            return self.strategy.next_send_at(contact, point, message, at)
 
         def withheld_now() -> str | None:
             # Read from the store at the last moment, never from the copy in hand.

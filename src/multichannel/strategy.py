@@ -153,6 +153,29 @@ class FallbackStrategy:
             Schedule(timezone=name, quiet=quiet, available=point.available) for name in zones
         )
 
+    def may_send_at(
+        self, contact: Contact, point: ContactPoint, message: Message, at: datetime
+    ) -> bool:
+        """Whether ``message`` may reach ``point`` at ``at``: open by its schedules, not expired.
+
+        The one rule for quiet hours, avoided days, the point's hours and
+        ``deliver_by``: `decide` uses it for a first send and the dispatcher for
+        every retry, so no retry lands where a first send could not.
+        """
+        schedules = self.schedules(contact, point, message)
+        return not message.expired_at(at) and all(schedule.is_open(at) for schedule in schedules)
+
+    def next_send_at(
+        self, contact: Contact, point: ContactPoint, message: Message, after: datetime
+    ) -> datetime | None:
+        """The earliest instant from ``after`` at which `may_send_at` holds; None if none in time.
+
+        None when the point does not open within ``horizon``, or opens only
+        after ``deliver_by``.
+        """
+        opening = next_open_all(self.schedules(contact, point, message), after, self.horizon)
+        return None if opening is None or message.expired_at(opening) else opening
+
     def decide(
         self,
         contact: Contact,
@@ -185,7 +208,7 @@ class FallbackStrategy:
             if candidate in tried:
                 continue
             described = f"{candidate.point.describe()} ({_ordinal(candidate.rank)})"
-            if message.deliver_by is not None and now > message.deliver_by:
+            if message.deliver_by is not None and message.expired_at(now):
                 notes.append(f"deliver_by {message.deliver_by.isoformat()} has passed")
                 cut_by_deadline = True
                 break
@@ -196,7 +219,7 @@ class FallbackStrategy:
                     f"skipped {described}: not open at any time in the next {self.horizon}"
                 )
                 continue
-            if message.deliver_by is not None and opens > message.deliver_by:
+            if message.deliver_by is not None and message.expired_at(opens):
                 notes.append(
                     f"skipped {described}: it opens at {opens.isoformat()}, "
                     f"after deliver_by {message.deliver_by.isoformat()}"
