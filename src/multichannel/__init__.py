@@ -3,7 +3,9 @@
 The public API is everything named in ``__all__``; other modules are private.
 """
 
-from importlib.metadata import PackageNotFoundError, version
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from multichannel._engine.batch import BatchResult
 from multichannel.adapters import (
@@ -41,15 +43,15 @@ from multichannel.errors import (
     UnknownDispatch,
 )
 from multichannel.messages import Attachment, Content, Message, Variant
-from multichannel.store import MemoryStore, SQLStore, Store
+from multichannel.store import MemoryStore, Store
 from multichannel.strategy import Action, FallbackStrategy, RetryPolicy
 from multichannel.windows import Schedule, Window
 from multichannel.worker import Worker
 
-try:
-    __version__ = version("multichannel")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0.0.0"
+if TYPE_CHECKING:
+    from multichannel.store.sql import SQLStore
+
+    __version__: str
 
 __all__ = [
     "Action",
@@ -100,3 +102,27 @@ __all__ = [
     "Worker",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # Names whose import is costly are loaded on first use, so ``import multichannel``
+    # stays light: SQLStore needs SQLAlchemy, the version needs importlib.metadata.
+    if name == "SQLStore":
+        from multichannel.store.sql import SQLStore
+
+        globals()[name] = SQLStore
+        return SQLStore
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            found = version("multichannel")
+        except PackageNotFoundError:  # pragma: no cover - running from a source tree
+            found = "0.0.0"
+        globals()[name] = found
+        return found
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -6,16 +6,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
-
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    Retrying,
-    retry_if_exception_type,
-    wait_exponential,
-    wait_random,
-)
+from typing import TYPE_CHECKING, Any
 
 from multichannel._redact import mask_address
 from multichannel.adapters.base import Adapter, Receipt, SendContext
@@ -24,6 +15,11 @@ from multichannel.contacts import ContactPoint
 from multichannel.errors import TransientError
 from multichannel.messages import Content
 from multichannel.strategy import RetryPolicy
+
+if TYPE_CHECKING:
+    # Only for annotations: tenacity, which imports asyncio, is imported where a
+    # call is made, so that `import multichannel` does not pay for it.
+    from tenacity import RetryCallState
 
 __all__ = ["Call", "CallResult", "Withheld", "acall_with_retries", "call_with_retries"]
 
@@ -77,6 +73,8 @@ class _WaitRetryAfter:
     """Back off exponentially with jitter, or as long as the provider's Retry-After asks."""
 
     def __init__(self, policy: RetryPolicy) -> None:
+        from tenacity import wait_exponential, wait_random
+
         # Composed from the primitives tenacity has kept stable since 8.2;
         # wait_exponential_jitter renamed its arguments and warns on the old ones.
         self._backoff = wait_exponential(
@@ -129,6 +127,8 @@ def _log_retry(state: RetryCallState) -> None:
 
 
 def _settings(policy: RetryPolicy, stop: _Stop) -> dict[str, Any]:
+    from tenacity import retry_if_exception_type
+
     return {
         "stop": stop,
         "wait": _WaitRetryAfter(policy),
@@ -140,6 +140,8 @@ def _settings(policy: RetryPolicy, stop: _Stop) -> dict[str, Any]:
 
 def call_with_retries(call: Call, policy: RetryPolicy, clock: Clock) -> CallResult:
     """Make ``call``, retrying transient errors as ``policy`` says; never raises."""
+    from tenacity import Retrying
+
     tries = 0
 
     def once() -> Receipt:
@@ -164,6 +166,8 @@ def call_with_retries(call: Call, policy: RetryPolicy, clock: Clock) -> CallResu
 
 async def acall_with_retries(call: Call, policy: RetryPolicy, clock: Clock) -> CallResult:
     """The async twin of `call_with_retries`; sleeps through ``clock.asleep``."""
+    from tenacity import AsyncRetrying
+
     tries = 0
 
     async def once() -> Receipt:
