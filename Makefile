@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck unit docs bench clean
+.PHONY: demo test lint typecheck docs-examples unit docs bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,14 +21,19 @@ $(STAMP): $(BIN)/python pyproject.toml
 demo: $(VENV)/.installed
 	$(BIN)/multichannel demo
 
-test: $(STAMP) lint typecheck unit docs
+test: $(STAMP) lint typecheck docs-examples unit docs
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench tools
+	$(BIN)/ruff format --check src tests bench tools
 
 typecheck: $(STAMP)
-	$(BIN)/mypy --strict src
+	$(BIN)/mypy --strict src tools
+
+# Every Python example in README.md, docs/ and examples/, type-checked as users see it:
+# mypy --strict without the pydantic plugin. tests/test_docs_examples.py runs them.
+docs-examples: $(STAMP)
+	$(BIN)/python tools/docs_examples.py check
 
 unit: $(STAMP)
 	$(BIN)/pytest
@@ -37,6 +42,7 @@ docs: $(STAMP)
 	$(BIN)/mkdocs build --strict --site-dir $(VENV)/site
 
 bench: $(VENV)/.installed
+	$(BIN)/python bench/import_time.py
 	$(BIN)/python bench/strategy.py
 
 clean:

@@ -299,9 +299,10 @@ def test_adapters_lists_ready_adapters_and_problems() -> None:
 
     assert result.exit_code == 0, result.output
     rows = {line.split("│")[1].strip(): line for line in _rows(result)}
-    assert "ready" in rows["fake-ready"]
-    assert "*" in rows["fake-ready"]
-    assert "fax" in rows["fake-rejected"]
+    # The entry point builds an adapter under a name of its own, and the table says so.
+    assert "ready" in rows["fake-ready (as outbox)"]
+    assert "*" in rows["fake-ready (as outbox)"]
+    assert "fax" in rows["fake-rejected (as fake-fax)"]
     assert "fake: FAKEPLUG_TOKEN is not set" in rows["fake-missing"]
     assert "No module named 'mc_fakeplug_absent'" in rows["fake-absent"]
     for provider in ("twilio-sms", "twilio-voice", "sendgrid", "smtp", "telnyx-fax"):

@@ -28,6 +28,7 @@ CORE = {
     "multichannel.strategy",
     "multichannel.consent",
     "multichannel._redact",
+    "multichannel._fields",
 }
 # What the core may use outside the standard library: validation and data, no I/O.
 CORE_THIRD_PARTY = {"pydantic", "pydantic_core", "phonenumbers", "email_validator"}

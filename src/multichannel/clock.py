@@ -65,8 +65,8 @@ class SystemClock:
 class ManualClock:
     """A clock that moves only when told to; sleeping advances it at once.
 
-    Raises ValueError for a naive start or target instant and for a negative step.
-    Safe to share between threads.
+    Raises ValueError for a naive start or target instant, for a target of
+    None and for a negative step. Safe to share between threads.
     """
 
     def __init__(self, start: datetime) -> None:
@@ -86,8 +86,18 @@ class ManualClock:
             self._now += delta
             return self._now
 
-    def set(self, at: datetime) -> datetime:
-        """Jump to the instant ``at`` (earlier or later) and return it."""
+    def set(self, at: datetime | None) -> datetime:
+        """Jump to the instant ``at`` (earlier or later) and return it.
+
+        Takes ``dispatch.next_action_at`` as it is: None there means nothing is
+        due, and raises ValueError saying so rather than leaving the clock where
+        it was.
+        """
+        if at is None:
+            raise ValueError(
+                "ManualClock.set was given None: the dispatch has nothing due "
+                "(next_action_at is None once it has ended or waits only for an event)"
+            )
         require_aware(at, "ManualClock.set")
         with self._lock:
             self._now = at

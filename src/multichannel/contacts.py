@@ -5,10 +5,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import timedelta
+from functools import cache
 from typing import Annotated, Any
 
-import phonenumbers
-from phonenumbers import timezone as phone_timezones
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -19,8 +18,8 @@ from pydantic import (
     ValidationInfo,
     field_validator,
 )
-from pydantic import EmailStr as _EmailStr
 
+from multichannel._fields import Items
 from multichannel.windows import Window, parse_days, zone
 
 __all__ = [
@@ -37,7 +36,19 @@ __all__ = [
 PHONE_CHANNELS = frozenset({"sms", "voice", "fax"})
 EMAIL_CHANNELS = frozenset({"email"})
 _NAME = re.compile(r"^[a-z][a-z0-9_.-]*$")
-_EMAIL: TypeAdapter[str] = TypeAdapter(_EmailStr)
+
+
+# The phone-number library and the email validator are imported where an address
+# is checked, not here: they are slow to import, and `import multichannel` should
+# not pay for them (stored dispatches are read back without checking addresses).
+
+
+@cache
+def _email() -> TypeAdapter[str]:
+    # EmailStr imports email-validator, and importlib.metadata to check its version.
+    from pydantic import EmailStr
+
+    return TypeAdapter(EmailStr)
 
 
 def _channel_name(value: Any) -> Any:
@@ -106,6 +117,8 @@ def _without_tel_scheme(address: str) -> str:
 
 def _extension(number: str) -> str | None:
     """The extension written after ``number`` (``x12``, ``ext. 12``, ``;ext=12``), else None."""
+    import phonenumbers
+
     if _PLAIN_NUMBER.fullmatch(number):
         return None  # no extension marker: the usual number is parsed once, by normalise_phone
     try:
@@ -141,6 +154,8 @@ def normalise_phone(number: str, region: str | None) -> str:
     A number without a leading + is read in ``region`` (ISO 3166 alpha-2) and
     is an error without one.
     """
+    import phonenumbers
+
     text = number.strip()
     if not text.startswith("+") and region is None:
         raise ValueError(
@@ -175,7 +190,7 @@ class ContactPoint(BaseModel):
     channel: ChannelName = Field(description="sms, email, voice, fax or a channel of your own")
     address: str = Field(min_length=1, description="phone number, email address or other id")
     label: Label = Field(default=None, description="mobile, office, home, ...")
-    available: tuple[Window, ...] | None = Field(
+    available: Items[Window] | None = Field(
         default=None, description="when this point may be used; None is always"
     )
     opted_out: bool = Field(default=False, description="the person asked not to be reached here")
@@ -204,7 +219,7 @@ class ContactPoint(BaseModel):
             return number
         if channel in EMAIL_CHANNELS:
             try:
-                return _EMAIL.validate_python(value)
+                return _email().validate_python(value)
             except ValidationError as err:
                 reason = err.errors()[0]["msg"].removeprefix("value is not a valid email address: ")
                 raise ValueError(f"{value!r} is not an email address: {reason}") from None
@@ -262,11 +277,12 @@ class Preferences(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    channels: Annotated[tuple[str, ...], BeforeValidator(_entries)] = Field(
+    # A string is a Sequence[str] too: "sms, email" and "sat,sun" type-check as well as lists.
+    channels: Annotated[Items[str], BeforeValidator(_entries)] = Field(
         default=(), description="ranked channel entries, first choice first"
     )
-    quiet_hours: tuple[Window, ...] = Field(default=(), description="never contact inside these")
-    avoid_days: tuple[str, ...] = Field(default=(), description="whole local days kept quiet")
+    quiet_hours: Items[Window] = Field(default=(), description="never contact inside these")
+    avoid_days: Items[str] = Field(default=(), description="whole local days kept quiet")
     response_wait: timedelta | None = Field(
         default=None, description="how long to wait for an answer before the next channel"
     )
@@ -303,11 +319,13 @@ class Preferences(BaseModel):
     def quiet_windows(self) -> tuple[Window, ...]:
         """Quiet hours plus one whole-day window for the avoided days."""
         if not self.avoid_days:
-            return self.quiet_hours
+            return tuple(self.quiet_hours)
         return (*self.quiet_hours, Window(start="00:00", end="24:00", days=self.avoid_days))
 
 
 def _region(value: Any) -> Any:
+    import phonenumbers
+
     if isinstance(value, str):
         code = value.strip().upper()
         if code not in phonenumbers.SUPPORTED_REGIONS:
@@ -333,7 +351,7 @@ class Contact(BaseModel):
     region: Annotated[str | None, BeforeValidator(_region)] = Field(
         default=None, description="ISO 3166 alpha-2 region for numbers without a country code"
     )
-    points: tuple[ContactPoint, ...] = Field(default=(), description="addresses, in your order")
+    points: Items[ContactPoint] = Field(default=(), description="addresses, in your order")
     preferences: Preferences = Field(default_factory=Preferences)
 
     @field_validator("id")
@@ -372,6 +390,9 @@ class Contact(BaseModel):
 
     def phone_zones(self) -> tuple[str, ...]:
         """IANA zones that the contact's phone numbers belong to, in first-seen order."""
+        import phonenumbers
+        from phonenumbers import timezone as phone_timezones
+
         zones: list[str] = []
         for point in self.points:
             if point.channel not in PHONE_CHANNELS:

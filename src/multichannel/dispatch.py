@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING, Literal, TypeAlias
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
@@ -18,6 +19,7 @@ __all__ = [
     "DeliveryEvent",
     "Dispatch",
     "EventKind",
+    "EventKindName",
     "Outcome",
     "Status",
 ]
@@ -93,6 +95,26 @@ class EventKind(StrEnum):
     OPTED_IN = "opted_in"
 
 
+EventKindName = Literal["delivered", "failed", "responded", "opted_out", "opted_in"]
+"""The values of `EventKind` as strings, which a `DeliveryEvent` also takes for its kind."""
+
+# ``DeliveryEvent.kind`` reads as an EventKind and may be given as its string ("responded").
+# Type checkers type a pydantic model's ``__init__`` from its field annotations
+# (``dataclass_transform``; users run no pydantic plugin), taking a descriptor's ``__set__``
+# argument as the parameter's type. To pydantic the field is an EventKind, so what is stored,
+# and every validation error, is the enum's.
+if TYPE_CHECKING:
+
+    class _KindDescriptor:
+        def __get__(self, instance: object, owner: type | None = None) -> EventKind: ...
+
+        def __set__(self, instance: object, value: EventKind | EventKindName) -> None: ...
+
+    _KindField: TypeAlias = _KindDescriptor
+else:
+    _KindField = EventKind
+
+
 class Attempt(BaseModel):
     """One point tried within a dispatch, with every try made on it."""
 
@@ -136,7 +158,7 @@ class DeliveryEvent(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    kind: EventKind
+    kind: _KindField
     provider_id: str | None = None
     dispatch_id: str | None = None
     channel: str | None = Field(default=None, description="for replies: the channel it came on")

@@ -5,8 +5,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Self
+from typing import TYPE_CHECKING, Annotated, Any, Self, TypeAlias, TypedDict
 
 from pydantic import (
     AwareDatetime,
@@ -20,7 +21,9 @@ from pydantic import (
     model_validator,
 )
 
-__all__ = ["Attachment", "Content", "Message", "Variant"]
+from multichannel._fields import Items
+
+__all__ = ["Attachment", "Content", "Message", "Variant", "VariantFields"]
 
 
 def _decode_bytes(value: Any) -> Any:
@@ -77,7 +80,7 @@ class Variant(BaseModel):
     subject: str | None = None
     html: str | None = None
     media_url: str | None = None
-    attachments: tuple[Attachment, ...] | None = None
+    attachments: Items[Attachment] | None = None
 
     @field_validator("body", "subject", "html", "media_url")
     @classmethod
@@ -113,11 +116,29 @@ class Content(BaseModel):
     subject: str | None = None
     html: str | None = None
     media_url: str | None = None
-    attachments: tuple[Attachment, ...] = ()
+    attachments: Items[Attachment] = ()
+
+
+class VariantFields(TypedDict, total=False):
+    """A `Variant` written as a dict, as in ``variants={"email": {"html": "<p>Hi</p>"}}``."""
+
+    body: str | None
+    subject: str | None
+    html: str | None
+    media_url: str | None
+    attachments: Sequence[Attachment] | None
 
 
 def _variant(value: Any) -> Any:
     return {"body": value} if isinstance(value, str) else value
+
+
+# What a type checker accepts for ``variants``: a Variant, its fields as a dict, or a string
+# (the body). Pydantic validates each into a Variant, so the values stored are Variants.
+if TYPE_CHECKING:
+    Variants: TypeAlias = Mapping[str, Variant | VariantFields | str]
+else:
+    Variants = dict[str, Annotated[Variant, BeforeValidator(_variant)]]
 
 
 class Message(BaseModel):
@@ -136,7 +157,7 @@ class Message(BaseModel):
 
     body: str = Field(min_length=1, description="the text, used where no variant applies")
     subject: str | None = None
-    variants: dict[str, Annotated[Variant, BeforeValidator(_variant)]] = Field(
+    variants: Variants = Field(
         default_factory=dict, description="per-channel content: {'sms': 'short text', ...}"
     )
     sensitive: bool = False
@@ -144,7 +165,7 @@ class Message(BaseModel):
     expects_response: bool = False
     response_wait: timedelta | None = None
     deliver_by: AwareDatetime | None = None
-    attachments: tuple[Attachment, ...] = Field(default=(), description="files, for email")
+    attachments: Items[Attachment] = Field(default=(), description="files, for email")
     key: str | None = Field(default=None, min_length=1, description="idempotency key")
     metadata: dict[str, str] = Field(default_factory=dict)
 
@@ -177,7 +198,8 @@ class Message(BaseModel):
 
     def content_for(self, channel: str) -> Content:
         """The content to send on ``channel``: the variant's fields over the message's."""
-        variant = self.variants.get(channel.strip().lower(), Variant())
+        found = self.variants.get(channel.strip().lower())
+        variant = found if isinstance(found, Variant) else Variant()
         return Content(
             body=variant.body if variant.body is not None else self.body,
             subject=variant.subject if variant.subject is not None else self.subject,

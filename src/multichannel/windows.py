@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from multichannel._fields import Items
 from multichannel.clock import require_aware
 
 __all__ = ["DAY_NAMES", "Schedule", "Window", "next_open_all", "parse_days", "zone"]
@@ -122,7 +123,8 @@ def _days_input(value: Any) -> Any:
 
 
 ClockTime = Annotated[str, BeforeValidator(_clock_text)]
-Days = Annotated[tuple[str, ...] | None, BeforeValidator(_days_input)]
+# "mon-fri" is a Sequence[str] too, so a type checker takes it as well as ["sat", "sun"].
+Days = Annotated[Items[str] | None, BeforeValidator(_days_input)]
 
 
 class Window(BaseModel):
@@ -213,8 +215,8 @@ class Schedule(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     timezone: str = Field(description="IANA time zone name, e.g. 'America/Detroit'")
-    quiet: tuple[Window, ...] = Field(default=(), description="never open inside these")
-    available: tuple[Window, ...] | None = Field(
+    quiet: Items[Window] = Field(default=(), description="never open inside these")
+    available: Items[Window] | None = Field(
         default=None, description="if given, open only inside one of these"
     )
 

@@ -1,0 +1,25 @@
+"""Field types shared by the public models: what a user may pass, and what is kept."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
+
+__all__ = ["Items"]
+
+_Item = TypeVar("_Item")
+
+# A model field of several values: ``points: Items[ContactPoint]``. Type checkers type a
+# pydantic model's ``__init__`` from its field annotations (``dataclass_transform``; users
+# run no pydantic plugin), so ``tuple[X, ...]`` there would refuse the list a user writes.
+# To a type checker the field is ``Sequence[X]``; to pydantic it is ``tuple[X, ...]``, so
+# what is stored, and every validation error, is a tuple's.
+if TYPE_CHECKING:
+    Items: TypeAlias = Sequence[_Item]
+else:
+
+    class Items:
+        """``Items[X]`` is ``tuple[X, ...]``: several X, given as any sequence, kept as a tuple."""
+
+        def __class_getitem__(cls, item: Any) -> Any:
+            return tuple[item, ...]
