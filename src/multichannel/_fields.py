@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
+from datetime import timedelta
+from typing import TYPE_CHECKING, Annotated, Any, TypeAlias, TypeVar
 
-__all__ = ["Items"]
+from pydantic import AfterValidator
+
+__all__ = ["Items", "ResponseWait"]
 
 _Item = TypeVar("_Item")
 
@@ -23,3 +26,13 @@ else:
 
         def __class_getitem__(cls, item: Any) -> Any:
             return tuple[item, ...]
+
+
+def _positive_wait(value: timedelta | None) -> timedelta | None:
+    if value is not None and value <= timedelta(0):
+        raise ValueError("response_wait must be longer than zero")
+    return value
+
+
+ResponseWait = Annotated[timedelta | None, AfterValidator(_positive_wait)]
+"""How long to wait for an answer: longer than zero, or None for the default."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import timedelta
 from functools import cache
 from typing import Annotated, Any
 
@@ -19,7 +18,7 @@ from pydantic import (
     field_validator,
 )
 
-from multichannel._fields import Items
+from multichannel._fields import Items, ResponseWait
 from multichannel.windows import Window, parse_days, zone
 
 __all__ = [
@@ -283,7 +282,7 @@ class Preferences(BaseModel):
     )
     quiet_hours: Items[Window] = Field(default=(), description="never contact inside these")
     avoid_days: Items[str] = Field(default=(), description="whole local days kept quiet")
-    response_wait: timedelta | None = Field(
+    response_wait: ResponseWait = Field(
         default=None, description="how long to wait for an answer before the next channel"
     )
 
@@ -302,13 +301,6 @@ class Preferences(BaseModel):
         if value is None or value == [] or value == ():
             return ()
         return parse_days(value)
-
-    @field_validator("response_wait")
-    @classmethod
-    def _check_wait(cls, value: timedelta | None) -> timedelta | None:
-        if value is not None and value <= timedelta(0):
-            raise ValueError("response_wait must be longer than zero")
-        return value
 
     @property
     def entries(self) -> tuple[PreferenceEntry, ...]:

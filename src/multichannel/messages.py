@@ -6,7 +6,7 @@ import base64
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Self, TypeAlias, TypedDict
 
 from pydantic import (
@@ -21,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from multichannel._fields import Items
+from multichannel._fields import Items, ResponseWait
 
 __all__ = ["Attachment", "Content", "Message", "Variant", "VariantFields"]
 
@@ -163,7 +163,7 @@ class Message(BaseModel):
     sensitive: bool = False
     urgent: bool = False
     expects_response: bool = False
-    response_wait: timedelta | None = None
+    response_wait: ResponseWait = None
     deliver_by: AwareDatetime | None = None
     attachments: Items[Attachment] = Field(default=(), description="files, for email")
     key: str | None = Field(default=None, min_length=1, description="idempotency key")
@@ -187,13 +187,6 @@ class Message(BaseModel):
                 else "write one or leave it out"
             )
             raise ValueError(f"{info.field_name} is {blank}; {fix}")
-        return value
-
-    @field_validator("response_wait")
-    @classmethod
-    def _check_wait(cls, value: timedelta | None) -> timedelta | None:
-        if value is not None and value <= timedelta(0):
-            raise ValueError("response_wait must be longer than zero")
         return value
 
     def content_for(self, channel: str) -> Content:
