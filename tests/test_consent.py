@@ -205,7 +205,7 @@ class TestOneStopStopsThePerson:
         second = dispatcher.send(ALICE, QUESTION.model_copy(update={"body": "And Friday?"}))
         assert len(sms.calls) == 2
 
-        clock.advance(timedelta(minutes=5))
+        received = clock.advance(timedelta(minutes=5))
         record_events(
             dispatcher,
             [DeliveryEvent(kind=EventKind.OPTED_OUT, channel="sms", address=SMS.address)],
@@ -217,10 +217,10 @@ class TestOneStopStopsThePerson:
         for dispatch_id in (first.id, second.id):
             stopped = dispatcher.get(dispatch_id)
             assert stopped.status is Status.CANCELLED
-            assert any(
-                f"opted out on sms {SMS.address} (received {clock.now() - timedelta(hours=3):%Y}"
-                in line
-                for line in stopped.timeline()
+            reasons = [decision.reason for decision in stopped.decisions]
+            assert (
+                f"the person opted out on sms {SMS.address} (received {received.isoformat()})"
+                in reasons
             )
 
     def test_a_dispatch_that_never_used_the_number_passes_over_it(
@@ -415,7 +415,7 @@ class TestEarlyAndLateEvents:
         ]
         assert [address for address, _ in voice.calls] == [VOICE.address]
 
-    def test_a_kept_event_is_applied_once_even_when_the_id_is_saved_meanwhile(
+    def test_a_failure_reported_twice_falls_back_once(
         self, store: Store, clock: ManualClock
     ) -> None:
         sms, voice = Scripted(), VoiceDrop()
@@ -542,6 +542,10 @@ def test_a_store_that_cannot_say_whether_the_person_opted_out_stops_the_send(
         dispatcher.send(ALICE, NOTICE)
 
     assert (sms.calls, backup.calls) == ([], [])
+    # Nothing was sent, so nothing waits for a person: the step is simply due again.
+    [stored] = list(store.dispatches())
+    assert (stored.status, stored.attempts) == (Status.SCHEDULED, [])
+    assert stored.next_action_at == clock.now()
 
 
 def test_an_opt_out_learnt_from_a_provider_during_a_retry_stops_it_and_moves_on(
@@ -627,4 +631,105 @@ def test_an_event_kept_while_its_id_was_being_saved_is_applied_at_once() -> None
 
     assert settled.id == dispatch.id
     assert [address for address, _ in voice.calls] == [VOICE.address]
-    assert store.take_held_events("primary-sms-1") == []
+    assert store.held_events("primary-sms-1") == []
+
+
+class _FailingSaves(MemoryStore):
+    """One save fails after ``fail_after`` more succeed, as a store mid-restart would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fail_after: int | None = None
+        self.failing_opt_outs: set[str] = set()
+
+    def save(self, dispatch: Dispatch) -> None:
+        if self.fail_after == 0:
+            self.fail_after = None
+            raise ConnectionError("the database went away")
+        if self.fail_after is not None:
+            self.fail_after -= 1
+        super().save(dispatch)
+
+    def add_opt_out(self, channel: str, address: str) -> None:
+        if address in self.failing_opt_outs:
+            raise ConnectionError("the database went away")
+        super().add_opt_out(channel, address)
+
+
+class TestCutShort:
+    """What a crash or a store failure in the middle leaves behind is always due or in review."""
+
+    def test_a_fallback_that_dies_mid_call_is_found_again(self, clock: ManualClock) -> None:
+        store = MemoryStore()
+        sms = Scripted()
+        dispatcher = dispatcher_for(store, clock, sms, VoiceDrop(KeyboardInterrupt()))
+        sent = dispatcher.send(ALICE, NOTICE)
+        assert sent.status is Status.ACCEPTED
+
+        with pytest.raises(KeyboardInterrupt):
+            dispatcher.record(DeliveryEvent(kind=EventKind.FAILED, provider_id="primary-sms-1"))
+        clock.advance(timedelta(minutes=11))
+
+        [due] = store.due(clock.now())
+        assert dispatcher.advance(due).status is Status.REVIEW
+
+    def test_a_fallback_cut_short_by_the_store_is_finished_by_a_worker(
+        self, clock: ManualClock
+    ) -> None:
+        store = _FailingSaves()
+        voice = VoiceDrop()
+        dispatcher = dispatcher_for(store, clock, Scripted(), voice)
+        sent = dispatcher.send(ALICE, NOTICE)
+        failure = DeliveryEvent(kind=EventKind.FAILED, provider_id="primary-sms-1")
+
+        store.fail_after = 1  # the failure is saved; the fallback's first save fails
+        with pytest.raises(ConnectionError):
+            dispatcher.record(failure)
+        dispatcher.record(failure)  # the provider's redelivery changes nothing
+
+        assert voice.calls == []
+        assert [dispatch.id for dispatch in dispatcher.run_due()] == [sent.id]
+        assert [address for address, _ in voice.calls] == [VOICE.address]
+
+    def test_a_start_redelivered_after_a_failure_does_not_undo_a_later_stop(
+        self, clock: ManualClock
+    ) -> None:
+        store = _FailingSaves()
+        dispatcher = dispatcher_for(store, clock, Scripted())
+        dispatcher.send(ALICE, QUESTION)
+        start = DeliveryEvent(
+            kind=EventKind.OPTED_IN, channel="sms", address=SMS.address, inbound_id="SM1"
+        )
+        dispatcher.opt_out("sms", SMS.address)
+
+        store.fail_after = 0
+        with pytest.raises(ConnectionError):
+            record_events(dispatcher, [start])  # answered 503: Twilio may send it again
+        record_events(
+            dispatcher,
+            [
+                DeliveryEvent(
+                    kind=EventKind.OPTED_OUT, channel="sms", address=SMS.address, inbound_id="SM2"
+                )
+            ],
+        )
+        record_events(dispatcher, [start])
+
+        assert store.opted_out([("sms", SMS.address)]) == {("sms", SMS.address)}
+
+    def test_every_opt_out_of_a_batch_is_tried_when_one_cannot_be_written(
+        self, clock: ManualClock
+    ) -> None:
+        store = _FailingSaves()
+        store.failing_opt_outs = {"bob@example.com"}
+        dispatcher = dispatcher_for(store, clock, Scripted(), Email())
+        batch = [
+            DeliveryEvent(kind=EventKind.OPTED_OUT, channel="email", address=address)
+            for address in ("bob@example.com", "carol@example.com", "dan@example.com")
+        ]
+
+        with pytest.raises(ConnectionError):
+            record_events(dispatcher, batch)
+
+        asked = [("email", "carol@example.com"), ("email", "dan@example.com")]
+        assert store.opted_out(asked) == set(asked)

@@ -9,7 +9,9 @@ Whatever the order, on every store:
 
 - no provider call begins on a point that was opted out before it began;
 - no provider call begins on a dispatch that was cancelled before it began;
-- every opt-out (and opt-in) is what the store holds at the end.
+- every opt-out (and opt-in) is what the store holds at the end;
+- nothing is stranded: a dispatch cut short (a crash, a cancel mid-call) is
+  due again or held for review, never left "sending" and never due.
 
 A call already under way when a STOP arrives is the one window that remains:
 the ledger counts such a call as begun before the STOP, as it was.
@@ -24,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from tempfile import TemporaryDirectory
+from typing import Literal
 
 import pytest
 from hypothesis import given, settings
@@ -43,6 +46,7 @@ from multichannel import (
     MemoryStore,
     Message,
     OptedOut,
+    Outcome,
     PermanentError,
     Preferences,
     Receipt,
@@ -55,6 +59,7 @@ from multichannel import (
     UnknownDispatch,
     Worker,
 )
+from multichannel.dispatch import WAITING
 from multichannel.webhooks import record_events
 
 START = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
@@ -138,8 +143,15 @@ class Crash(BaseException):
 class World:
     """One store, a clock, a ledger and the adapters that consult the script."""
 
-    def __init__(self, store: Store, calls: list[str], interrupts: list[tuple[str, str]]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        calls: list[str],
+        interrupts: list[tuple[str, str]],
+        interrupted: Literal["review", "resend"],
+    ) -> None:
         self.store = store
+        self.interrupted: Literal["review", "resend"] = interrupted
         self.clock = ManualClock(START)
         self.ledger = Ledger()
         self.calls = calls
@@ -155,7 +167,7 @@ class World:
             store=self.store,
             clock=self.clock,
             strategy=FallbackStrategy(retry=RETRY, depth=3),
-            interrupted="resend",
+            interrupted=self.interrupted,
         )
 
     def provider_call(self, channel: str, dispatch_id: str) -> Receipt:
@@ -183,6 +195,22 @@ class World:
         except Crash:
             self.dispatcher = self.fresh_dispatcher()
         self.note_cancels()
+        self.check_nothing_is_stranded()
+
+    def check_nothing_is_stranded(self) -> None:
+        """Whatever was cut short is due again or waits for a person; nothing is forgotten."""
+        for dispatch in self.store.dispatches():
+            current = dispatch.current
+            if dispatch.status in WAITING and dispatch.next_action_at is None:
+                self.ledger.violations.append(
+                    f"{dispatch.id} is {dispatch.status} with nothing due"
+                )
+            if (
+                current is not None
+                and current.outcome is Outcome.SENDING
+                and dispatch.status in (Status.ACCEPTED, Status.DELIVERED)
+            ):
+                self.ledger.violations.append(f"{dispatch.id} is sending but never due")
 
     def _run(self, action: str, arg: str) -> None:
         dispatcher = self.dispatcher
@@ -276,14 +304,16 @@ def test_no_try_begins_after_an_opt_out_or_a_cancel(kind: str) -> None:
         steps=st.lists(STEPS, min_size=1, max_size=14),
         calls=st.lists(CALLS, max_size=20),
         interrupts=st.lists(st.one_of(st.none(), CONSENT_OPS), max_size=10),
+        interrupted=st.sampled_from(["review", "resend"]),
     )
     def interleaving(
         steps: list[tuple[str, str]],
         calls: list[str],
         interrupts: list[tuple[str, str] | None],
+        interrupted: Literal["review", "resend"],
     ) -> None:
         with fresh_store(kind) as store:
-            world = World(store, calls, [op or ("none", "") for op in interrupts])
+            world = World(store, calls, [op or ("none", "") for op in interrupts], interrupted)
             for step in steps:
                 world.run(*step)
             world.clock.advance(timedelta(days=1))

@@ -459,7 +459,7 @@ class TestWhoTriedAPoint:
 
 
 class TestKeptEvents:
-    def test_events_are_kept_per_provider_id_and_taken_once_oldest_first(
+    def test_events_are_kept_per_provider_id_oldest_first_until_forgotten(
         self, store: Store
     ) -> None:
         first = DeliveryEvent(kind=EventKind.DELIVERED, provider_id="p-1")
@@ -468,9 +468,15 @@ class TestKeptEvents:
         for event in (first, other, second):
             store.hold_event(event, T0, forget_before=T0 - LEASE)
 
-        assert store.take_held_events("p-1") == [first, second]
-        assert store.take_held_events("p-1") == []
-        assert store.take_held_events("p-2") == [other]
+        held = store.held_events("p-1")
+        assert [event for _, event in held] == [first, second]
+        assert store.held_events("p-1") == held  # reading forgets nothing
+
+        store.forget_held_events([held[0][0]])
+
+        assert [event for _, event in store.held_events("p-1")] == [second]
+        assert [event for _, event in store.held_events("p-2")] == [other]
+        store.forget_held_events([])
 
     def test_events_kept_longer_than_their_send_can_take_are_forgotten(self, store: Store) -> None:
         old = DeliveryEvent(kind=EventKind.FAILED, provider_id="p-1")
@@ -478,8 +484,8 @@ class TestKeptEvents:
         store.hold_event(old, T0, forget_before=T0 - LEASE)
         store.hold_event(new, T0 + LEASE + US, forget_before=T0 + US)
 
-        assert store.take_held_events("p-1") == []
-        assert store.take_held_events("p-2") == [new]
+        assert store.held_events("p-1") == []
+        assert [event for _, event in store.held_events("p-2")] == [new]
 
 
 class TestInboundSeen:

@@ -9,10 +9,10 @@ What is promised, and tested:
 
 - An opt-out is recorded before anything else a webhook batch holds is
   processed, and nothing that fails later loses it.
-- Before every try of every provider, the opt-out registry, the point's own
-  flag and the dispatch's status are read again from the store: no try begins
-  on a point that has opted out or on a dispatch that is cancelled, answered
-  or held for review.
+- Before every try of every provider, the opt-out registry and the
+  dispatch's status are read again from the store (and the point's own
+  ``opted_out`` flag checked): no try begins on a point that has opted out or
+  on a dispatch that is cancelled, answered or held for review.
 - An opt-out stops every dispatch that tried that address (the person may have
   answered any of them): each is cancelled and not chased on another channel.
   A dispatch that has not used the address yet passes over it.

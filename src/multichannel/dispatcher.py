@@ -286,7 +286,14 @@ class Dispatcher:
         try:
             call = next(steps)
             while True:
-                call = steps.send(call_with_retries(call, self.strategy.retry, self.clock))
+                try:
+                    outcome = call_with_retries(call, self.strategy.retry, self.clock)
+                except Exception as err:
+                    # Not an adapter's failure (those come back as outcomes): the
+                    # step is told, so it can tidy up, and the error goes on up.
+                    call = steps.throw(err)
+                    continue
+                call = steps.send(outcome)
         except StopIteration as done:
             result: _T = done.value
             return result
@@ -295,7 +302,11 @@ class Dispatcher:
         try:
             call = next(steps)
             while True:
-                outcome = await acall_with_retries(call, self.strategy.retry, self.clock)
+                try:
+                    outcome = await acall_with_retries(call, self.strategy.retry, self.clock)
+                except Exception as err:
+                    call = steps.throw(err)
+                    continue
                 call = steps.send(outcome)
         except StopIteration as done:
             result: _T = done.value
@@ -477,6 +488,10 @@ class Dispatcher:
         if inbound is not None and self.store.seen_inbound(inbound):
             return find_dispatch(self.store, event)
         self.record_consent(event)
+        if inbound is not None and event.kind is EventKind.OPTED_IN:
+            # Remembered before it takes effect: should anything after fail, the
+            # provider's redelivery (perhaps after a STOP) must not lift an opt-out.
+            self.store.remember_inbound(inbound, self.clock.now())
         opted_in = event.kind is EventKind.OPTED_IN and self._opt_in(event)
         try:
             dispatch = find_dispatch(self.store, event)
@@ -551,11 +566,17 @@ class Dispatcher:
         return False
 
     def _drain_held(self, provider_id: str | None) -> Steps[Dispatch | None]:
-        """Apply the events kept for ``provider_id``; the dispatch after the last, if any."""
+        """Apply the events kept for ``provider_id``; the dispatch after the last, if any.
+
+        Each is forgotten only once applied, so none is lost to a failure on the
+        way; applying one twice (the send and the late event both drain) changes
+        nothing the second time.
+        """
         latest = None
         if provider_id is not None:
-            for event in self.store.take_held_events(provider_id):
+            for held, event in self.store.held_events(provider_id):
                 latest = yield from self._record(event)
+                self.store.forget_held_events([held])
         return latest
 
     def _finish(self, dispatch: Dispatch, status: Status, reason: str) -> None:
@@ -575,15 +596,22 @@ class Dispatcher:
     ) -> list[Dispatch]:
         """Record an opt-out and stop every dispatch that tried the point."""
         self.store.add_opt_out(*point)
-        stopped = []
+
+        def stop(fresh: Dispatch) -> bool:
+            return stop_for_opt_out(
+                fresh, *point, received_at=received_at, now=self.clock.now(), detail=detail
+            )
+
+        stopped, failure = [], None
         for dispatch in self.store.dispatches_that_tried(*point, STOPPABLE):
-
-            def stop(fresh: Dispatch) -> bool:
-                return stop_for_opt_out(
-                    fresh, *point, received_at=received_at, now=self.clock.now(), detail=detail
-                )
-
-            settled = self._change(dispatch, stop)
+            # One dispatch that cannot be saved must not leave the others running.
+            try:
+                settled = self._change(dispatch, stop)
+            except Exception as err:
+                failure = failure or err
+                continue
             if settled.status is Status.CANCELLED:
                 stopped.append(settled)
+        if failure is not None:
+            raise failure
         return stopped

@@ -98,5 +98,9 @@ def apply_event(
         attempt.error = event.detail or "the provider reported a failure"
         dispatch.note(now, f"failed after acceptance on {where}{detail}")
         if attempt is dispatch.current and dispatch.status in LIVE and not in_flight:
+            # Due at once in the same save: if the fallback made right after it is
+            # cut short, a worker finishes it (a redelivered event would change nothing).
+            dispatch.status = Status.SCHEDULED
+            dispatch.next_action_at = now
             return Effect.FALL_BACK
     return Effect.UNCHANGED if len(dispatch.decisions) == noted else Effect.CHANGED

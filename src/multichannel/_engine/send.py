@@ -65,8 +65,12 @@ def send_on_point(
     dispatch.updated_at = now
     # Written before any provider is called, and due again only once the
     # call must have ended: a worker that then finds it still "sending"
-    # knows the process died mid-call.
+    # knows the process died mid-call. A fallback starts from "accepted" or
+    # "delivered", which no store hands out as due, so the status goes back to
+    # scheduled with it.
     dispatch.next_action_at = now + in_flight
+    if dispatch.status in LIVE:
+        dispatch.status = Status.SCHEDULED
     if not save_unless_stale(store, dispatch):
         return read_again(store, dispatch), False  # changed meanwhile: decide again before sending
     since = len(dispatch.decisions)
@@ -81,7 +85,15 @@ def send_on_point(
     for adapter in registry.for_channel(point.channel):
         if not open_at(clock.now()):
             return _closed(dispatch, attempt, since, reopens(clock.now()), store=store, clock=clock)
-        result = yield Call(adapter, point, content, ctx, open_at, withheld)
+        try:
+            result = yield Call(adapter, point, content, ctx, open_at, withheld)
+        except Exception:
+            # The step itself failed (the store could not say whether a try may
+            # begin): an attempt that called nobody is taken out again, so the
+            # dispatch is due on the same step instead of held for review.
+            if attempt.tries == 0:
+                _withdraw_quietly(dispatch, attempt, since, store=store, clock=clock)
+            raise
         attempt.tries += result.tries
         if result.tries:
             attempt.provider = adapter.name
@@ -136,6 +148,21 @@ def send_on_point(
         dispatch.note(now, f"{adapter.name} {why}; trying the next provider if there is one")
     attempt.outcome = Outcome.FAILED
     return _commit_attempt(dispatch, attempt, since, store=store, clock=clock), False
+
+
+def _withdraw_quietly(
+    dispatch: Dispatch, attempt: Attempt, since: int, *, store: Store, clock: Clock
+) -> None:
+    """Take out an attempt that called nobody; if the store fails again, review will find it."""
+    try:
+        _commit_attempt(dispatch, attempt, since, store=store, clock=clock, withdraw=True)
+    except Exception as err:
+        logger.warning(
+            "dispatch %s: could not take back an unsent attempt (%s); it goes to review "
+            "once in_flight has passed",
+            dispatch.id,
+            type(err).__name__,
+        )
 
 
 def _closed(

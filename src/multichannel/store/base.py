@@ -89,8 +89,12 @@ class Store(Protocol):
         """
         ...
 
-    def take_held_events(self, provider_id: str) -> list[DeliveryEvent]:
-        """Remove and return the events held for ``provider_id``, oldest first."""
+    def held_events(self, provider_id: str) -> list[tuple[int, DeliveryEvent]]:
+        """The events held for ``provider_id``, oldest first, each with its key for forgetting."""
+        ...
+
+    def forget_held_events(self, keys: Iterable[int]) -> None:
+        """Drop the held events with these keys (once applied); unknown keys are ignored."""
         ...
 
     def seen_inbound(self, key: str) -> bool:

@@ -34,7 +34,8 @@ class MemoryStore:
         self._order = itertools.count()
         self._opt_outs: set[tuple[str, str]] = set()
         self._leases: dict[str, tuple[str, datetime]] = {}
-        self._held: list[tuple[datetime, DeliveryEvent]] = []
+        self._held: dict[int, tuple[datetime, DeliveryEvent]] = {}
+        self._held_keys = itertools.count(1)
         self._inbound: dict[str, datetime] = {}
         self._lock = threading.Lock()
 
@@ -162,16 +163,25 @@ class MemoryStore:
 
     def hold_event(self, event: DeliveryEvent, at: datetime, *, forget_before: datetime) -> None:
         with self._lock:
-            self._held = [(held, kept) for held, kept in self._held if held >= forget_before]
-            self._held.append((at, event))
+            self._held = {
+                key: (held, kept)
+                for key, (held, kept) in self._held.items()
+                if held >= forget_before
+            }
+            self._held[next(self._held_keys)] = (at, event)
 
-    def take_held_events(self, provider_id: str) -> list[DeliveryEvent]:
+    def held_events(self, provider_id: str) -> list[tuple[int, DeliveryEvent]]:
         with self._lock:
-            taken = [event for _, event in self._held if event.provider_id == provider_id]
-            self._held = [
-                (at, event) for at, event in self._held if event.provider_id != provider_id
+            return [
+                (key, event)
+                for key, (_, event) in sorted(self._held.items())
+                if event.provider_id == provider_id
             ]
-            return taken
+
+    def forget_held_events(self, keys: Iterable[int]) -> None:
+        with self._lock:
+            for key in keys:
+                self._held.pop(key, None)
 
     def seen_inbound(self, key: str) -> bool:
         with self._lock:

@@ -401,19 +401,21 @@ class SQLStore:
                 )
             )
 
-    def take_held_events(self, provider_id: str) -> list[DeliveryEvent]:
-        with self._writing() as connection:
+    def held_events(self, provider_id: str) -> list[tuple[int, DeliveryEvent]]:
+        with self._reading() as connection:
             rows = connection.execute(
                 select(held_events.c.seq, held_events.c.body)
                 .where(held_events.c.provider_id == provider_id)
                 .order_by(held_events.c.seq)
-                .with_for_update()
             ).all()
-            if rows:
-                connection.execute(
-                    delete(held_events).where(held_events.c.seq.in_([row.seq for row in rows]))
-                )
-        return [DeliveryEvent.model_validate_json(row.body) for row in rows]
+        return [(row.seq, DeliveryEvent.model_validate_json(row.body)) for row in rows]
+
+    def forget_held_events(self, keys: Iterable[int]) -> None:
+        chosen = list(keys)
+        if not chosen:
+            return
+        with self._writing() as connection:
+            connection.execute(delete(held_events).where(held_events.c.seq.in_(chosen)))
 
     def seen_inbound(self, key: str) -> bool:
         with self._reading() as connection:

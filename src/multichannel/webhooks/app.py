@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from pydantic import SecretStr
 
 from multichannel._redact import mask_address
-from multichannel.dispatch import DeliveryEvent, Dispatch
+from multichannel.dispatch import DeliveryEvent, Dispatch, EventKind
 from multichannel.errors import ConfigurationError, UnknownDispatch
 from multichannel.webhooks._signatures import (
     MalformedWebhook,
@@ -66,9 +66,7 @@ def record_events(dispatcher: Dispatcher, events: Iterable[DeliveryEvent]) -> li
     event changes nothing. A failing store raises, so that the provider
     delivers again.
     """
-    batch = list(events)
-    for event in batch:
-        dispatcher.record_consent(event)
+    batch = _consent_first(dispatcher, events)
     matched = []
     for event in batch:
         try:
@@ -82,9 +80,7 @@ def record_events(dispatcher: Dispatcher, events: Iterable[DeliveryEvent]) -> li
 
 async def arecord_events(dispatcher: Dispatcher, events: Iterable[DeliveryEvent]) -> list[Dispatch]:
     """The async twin of `record_events`."""
-    batch = list(events)
-    for event in batch:
-        dispatcher.record_consent(event)
+    batch = _consent_first(dispatcher, events)
     matched = []
     for event in batch:
         try:
@@ -96,6 +92,20 @@ async def arecord_events(dispatcher: Dispatcher, events: Iterable[DeliveryEvent]
     return matched
 
 
+def _consent_first(dispatcher: Dispatcher, events: Iterable[DeliveryEvent]) -> list[DeliveryEvent]:
+    """Record every opt-out of the batch, each on its own; raise the first failure after all."""
+    batch = list(events)
+    failure: Exception | None = None
+    for event in batch:
+        try:
+            dispatcher.record_consent(event)
+        except Exception as err:
+            failure = failure or err
+    if failure is not None:
+        raise failure
+    return batch
+
+
 def _log_misconfigured(event: DeliveryEvent, err: ConfigurationError) -> None:
     logger.error(
         "a %s event was recorded, but the fallback it calls for cannot be sent: %s; "
@@ -105,15 +115,21 @@ def _log_misconfigured(event: DeliveryEvent, err: ConfigurationError) -> None:
     )
 
 
+_CONSENT_KINDS = frozenset({EventKind.OPTED_OUT, EventKind.OPTED_IN})
+
+
 def _log_unmatched(event: DeliveryEvent) -> None:
     # The dispatcher's own message may quote the whole event; this one masks the address.
     where = f" on {event.channel} {mask_address(event.address)}" if event.address else ""
+    # An opt-out or opt-in was recorded all the same; only the dispatch part had no match.
+    kept = "its consent recorded" if event.kind in _CONSENT_KINDS else "ignored"
     logger.info(
-        "a %s event%s matches no dispatch (provider id %s, dispatch id %s); ignored",
+        "a %s event%s matches no dispatch (provider id %s, dispatch id %s); %s",
         event.kind.value,
         where,
         event.provider_id,
         event.dispatch_id,
+        kept,
     )
 
 
