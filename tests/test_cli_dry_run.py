@@ -453,3 +453,17 @@ def test_the_worker_the_library_ships_cancels_dry_runs_too(store: Store) -> None
     assert performed == 1
     assert recorder.calls == []
     assert [dispatch.status for dispatch in store.dispatches()] == [Status.CANCELLED]
+
+
+def test_whether_a_dispatcher_is_a_dry_run_follows_its_registry_as_it_changes() -> None:
+    dry = Outbox(name="dry", dry_run=True)
+    dispatcher = Dispatcher(adapters=[dry], clock=ManualClock(MONDAY))
+    assert dispatcher.registry.dry_run
+    assert dispatcher.send(ann(), ASK).dry_run
+
+    real = Recorder()
+    dispatcher.registry.add(real)
+
+    assert not dispatcher.registry.dry_run
+    assert dispatcher.registry.sends_for_real
+    assert not dispatcher.send(ann(), ASK.model_copy(update={"body": "and again"})).dry_run

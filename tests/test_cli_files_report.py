@@ -546,3 +546,51 @@ def test_help_shows_flags_as_options_without_a_bool_type(command: tuple[str, ...
             continue
         assert flag in rows, result.stdout
         assert rows[flag][0].isupper(), rows[flag]  # the help text follows, no type between
+
+
+class TestUnreadableFiles:
+    """A file no parser can read is one line and exit status 2, never a traceback."""
+
+    @pytest.mark.parametrize(
+        ("name", "text", "says"),
+        [
+            ("m.yaml", "body: hi\x00\n", "m.yaml: not valid YAML: special characters"),
+            ("m.yaml", "body: ring\x07\n", "m.yaml: not valid YAML: special characters"),
+            ("m.json", "[" * 100_000 + "]" * 100_000, "m.json: not usable JSON: it is nested"),
+            ("m.yaml", "[" * 20_000 + "]" * 20_000, "m.yaml: not usable YAML: it is nested"),
+            ("m.json", '{"body": "a\x01b"}', "Invalid control character at line 1 column 12"),
+        ],
+    )
+    def test_a_message_file_that_cannot_be_read(
+        self, tmp_path: Path, name: str, text: str, says: str
+    ) -> None:
+        contacts = write(tmp_path / "c.csv", "id,sms\nann,+17345550100\n")
+        message = tmp_path / name
+        message.write_text(text, encoding="utf-8")
+
+        result = invoke("check", contacts, message)
+
+        assert result.exit_code == 2, result.output
+        assert result.stderr.count("\n") == 1
+        assert says in result.stderr
+        assert "Traceback" not in result.output
+
+    def test_a_contacts_file_nested_too_deeply(self, tmp_path: Path) -> None:
+        contacts = tmp_path / "c.json"
+        contacts.write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
+        message = write(tmp_path / "m.yaml", "body: hi\n")
+
+        result = invoke("check", contacts, message)
+
+        assert result.exit_code == 2, result.output
+        assert "c.json: not usable JSON: it is nested too deeply" in result.stderr
+
+
+def test_a_password_in_the_store_url_s_query_is_never_printed() -> None:
+    result = invoke(
+        "status", "--store", "postgresql+psycopg://bob@127.0.0.1:1/db?password=S3cret&sslmode=off"
+    )
+
+    assert result.exit_code == 2
+    assert "S3cret" not in result.output
+    assert "sslmode=off" in result.stderr

@@ -127,8 +127,6 @@ class Dispatcher:
         self.clock: Clock = clock or SystemClock()
         self.store: Store = store if store is not None else MemoryStore()
         # Dry-run adapters (Outbox(dry_run=True)) mark what they start; a real one never sends it.
-        self._real = any(not getattr(adapter, "dry_run", False) for adapter in self.registry)
-        self._dry_run = len(self.registry) > 0 and not self._real
 
     def __repr__(self) -> str:
         return f"Dispatcher(adapters={self.registry!r}, strategy={self.strategy!r})"
@@ -324,7 +322,7 @@ class Dispatcher:
             created_at=now,
             updated_at=now,
             next_action_at=now,
-            dry_run=self._dry_run,
+            dry_run=self.registry.dry_run,
         )
         fresh.note(now, f"dispatch created for contact {contact.id}")
         dispatch = self.store.create(fresh)
@@ -364,7 +362,7 @@ class Dispatcher:
         while True:
             # A dry run stays dry: a dispatcher with a real adapter never sends a
             # dispatch created as a dry run, but cancels it, since nobody meant it to go out.
-            if self._real and dispatch.dry_run and dispatch.status in LIVE:
+            if dispatch.dry_run and dispatch.status in LIVE and self.registry.sends_for_real:
                 self._finish(
                     dispatch,
                     Status.CANCELLED,

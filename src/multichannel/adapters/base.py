@@ -216,6 +216,16 @@ class Registry:
         return bool(self.for_channel(channel))
 
     @property
+    def sends_for_real(self) -> bool:
+        """True when some adapter is not a dry run (as ``Outbox(dry_run=True)`` is)."""
+        return any(not getattr(adapter, "dry_run", False) for adapter in self._adapters)
+
+    @property
+    def dry_run(self) -> bool:
+        """True when there are adapters and every one is a dry run: what they start is marked."""
+        return bool(self._adapters) and not self.sends_for_real
+
+    @property
     def channels(self) -> frozenset[str]:
         """The channels named by registered adapters (``"*"`` when one serves all)."""
         return frozenset(adapter.channel for adapter in self._adapters)

@@ -1,7 +1,7 @@
 """The ``multichannel`` command, built on the public API only; nothing in the library imports it.
 
 ``app`` is the Typer application and ``main`` the console entry point. The
-commands live in `app` (plan, send, check, adapters), `ops` (db, worker,
+commands live in `commands` (plan, send, check, adapters), `ops` (db, worker,
 status, review), `serve` and `demo`; `files` (with `csvfile`) reads contacts
 and messages, `problems` words what is wrong with them, `inputs` reads a
 command's files whole and reports on them, `render` and `render_ops` draw
@@ -9,6 +9,6 @@ tables, `sent` words what `send` did, and `report` gathers what `status` shows.
 `common` holds the shared options, errors and the command classes.
 """
 
-from multichannel.cli.app import app, main
+from multichannel.cli.commands import app, main
 
 __all__ = ["app", "main"]

@@ -232,11 +232,20 @@ def build_registry(outbox: bool) -> Registry:
 
 
 def shown_url(url: str) -> str:
-    """``url`` as it may be printed: the password, if any, hidden."""
+    """``url`` as it may be printed: the password, if any, hidden, in the user part or the query."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        parsed = make_url(url)
     except ArgumentError:
         return _PASSWORD.sub(r"\1***@", url)
+    hidden = {
+        key: "***" if key.lower() in _SECRET_QUERY_KEYS else value
+        for key, value in parsed.query.items()
+    }
+    return parsed.set(query=hidden).render_as_string(hide_password=True)
+
+
+# Query parameters that libpq and the drivers take as secrets.
+_SECRET_QUERY_KEYS = frozenset({"password", "sslpassword", "passfile", "sslkey"})
 
 
 def _parse(url: str) -> URL:
@@ -297,15 +306,10 @@ class WorkerDispatcher(Dispatcher):
             was_live
             and settled.dry_run
             and settled.status is Status.CANCELLED
-            and _sends_for_real(self.registry)
+            and self.registry.sends_for_real
         ):
             self.cancelled_dry_runs += 1
         return settled
-
-
-def _sends_for_real(registry: Registry) -> bool:
-    """True when some adapter of ``registry`` is not a dry run (as Outbox(dry_run=True) is)."""
-    return any(not getattr(adapter, "dry_run", False) for adapter in registry)
 
 
 def open_store(url: str, *, create: bool, migrate: bool) -> SQLStore:
@@ -325,7 +329,7 @@ def send_store(url: str, *, dry_run: bool) -> SendStore:
 
 def _open(url: str, *, create: bool, migrate: bool, build: Callable[[str], _Opened]) -> _Opened:
     parsed = _parse(url)
-    shown = parsed.render_as_string(hide_password=True)
+    shown = shown_url(parsed.render_as_string(hide_password=False))
     path = parsed.database
     if parsed.get_backend_name() == "sqlite" and path and path != ":memory:":
         if not create and not Path(path).is_file():

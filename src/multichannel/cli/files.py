@@ -175,8 +175,11 @@ def _json(path: Path, text: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as err:
         raise InputError(
-            f"{path}: not valid JSON: {err.msg} at line {err.lineno} column {err.colno}"
+            f"{path}: not valid JSON: {err.msg.removesuffix(' at')} "
+            f"at line {err.lineno} column {err.colno}"
         ) from None
+    except RecursionError:
+        raise InputError(f"{path}: not usable JSON: it is nested too deeply") from None
 
 
 def _json_items(text: str) -> list[tuple[int, Any]] | None:
@@ -202,7 +205,7 @@ def _json_items(text: str) -> list[tuple[int, Any]] | None:
                 closed = True
             else:
                 return None
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         return None
     return items if _space(text, at + 1) == len(text) else None
 
@@ -215,17 +218,28 @@ def _space(text: str, at: int) -> int:
 
 def _yaml(path: Path, text: str) -> tuple[Any, yaml.Node | None]:
     """The YAML document and the node it was built from, whose marks give line numbers."""
-    loader = _Loader(text)
+    try:
+        # The reader refuses control characters as soon as it is built.
+        loader = _Loader(text)
+    except yaml.YAMLError as err:
+        raise _yaml_error(path, err) from None
     try:
         node = loader.get_single_node()
         return (None if node is None else loader.construct_document(node)), node
     except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
-        problem = getattr(err, "problem", None) or type(err).__name__
-        raise InputError(f"{path}: not valid YAML: {problem}{where}") from None
+        raise _yaml_error(path, err) from None
+    except RecursionError:
+        raise InputError(f"{path}: not usable YAML: it is nested too deeply") from None
     finally:
         loader.dispose()
+
+
+def _yaml_error(path: Path, err: yaml.YAMLError) -> InputError:
+    mark = getattr(err, "problem_mark", None)
+    where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
+    # A ReaderError (a control character) has a reason instead of a problem.
+    problem = getattr(err, "problem", None) or getattr(err, "reason", None) or type(err).__name__
+    return InputError(f"{path}: not valid YAML: {problem}{where}")
 
 
 def load_message(path: Path) -> Message:
