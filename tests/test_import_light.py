@@ -86,6 +86,13 @@ def test_the_import_loads_no_heavy_dependency(statement: str) -> None:
     assert heavy(loaded_by(statement)) == []
 
 
+def test_a_program_that_never_awaits_loads_no_event_loop_machinery() -> None:
+    # asyncio and thread pools are imported by the code that awaits or batches.
+    loaded = loaded_by("import multichannel")
+    assert "asyncio" not in loaded
+    assert "concurrent.futures" not in loaded
+
+
 def test_the_sql_store_module_is_loaded_only_when_asked_for() -> None:
     assert "multichannel.store.sql" not in loaded_by("import multichannel")
     assert "sqlalchemy" in loaded_by("from multichannel import SQLStore")

@@ -7,7 +7,6 @@ sleep.
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -56,6 +55,8 @@ class SystemClock:
 
     async def asleep(self, seconds: float) -> None:
         """Wait for ``seconds`` without blocking the event loop."""
+        import asyncio  # only async callers pay for it, and they have it loaded
+
         await asyncio.sleep(max(0.0, seconds))
 
     def __repr__(self) -> str:
@@ -110,6 +111,8 @@ class ManualClock:
     async def asleep(self, seconds: float) -> None:
         """Advance by ``seconds`` at once, then yield to the event loop."""
         self.sleep(seconds)
+        import asyncio
+
         await asyncio.sleep(0)
 
     def __repr__(self) -> str:

@@ -13,20 +13,22 @@ and tries again until the store answers.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
 import random
-import socket
 import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from multichannel.clock import Clock, SystemClock
+
+if TYPE_CHECKING:
+    import asyncio
 from multichannel.dispatch import Dispatch
 from multichannel.dispatcher import Dispatcher
 from multichannel.errors import ConfigurationError
@@ -102,6 +104,13 @@ def _real_time(clock: Clock, method: str) -> bool:
     return getattr(type(clock), method, None) is getattr(SystemClock, method)
 
 
+def _default_name() -> str:
+    """host:pid:random, so that an operator can tell workers apart in the store's leases."""
+    import socket  # asyncio would bring it; a sync worker loads it here, once
+
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
 class Worker:
     """Performs the steps that are due, under a lease, for one dispatcher and its store.
 
@@ -135,7 +144,7 @@ class Worker:
         self.lease = lease
         self.batch = batch
         self.idle = idle
-        self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.name = name or _default_name()
 
     def __repr__(self) -> str:
         return f"Worker(name={self.name!r}, lease={self.lease!r}, batch={self.batch})"
@@ -303,6 +312,8 @@ class Worker:
 
     async def _arest(self, seconds: float, stop: asyncio.Event | None) -> None:
         """The async twin of `_rest`."""
+        import asyncio  # already loaded: this runs in an event loop
+
         clock = self.dispatcher.clock
         if stop is not None and _real_time(clock, "asleep"):
             with contextlib.suppress(TimeoutError):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
@@ -13,10 +11,15 @@ from collections.abc import (
     Iterator,
 )
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from multichannel.contacts import Contact
 from multichannel.dispatch import Dispatch
 from multichannel.messages import Message
+
+if TYPE_CHECKING:
+    import asyncio
+    import concurrent.futures
 
 __all__ = ["BatchResult", "run_batch", "run_batch_async"]
 
@@ -57,6 +60,8 @@ def run_batch(
             return BatchResult(contact, None, error)
 
     def results() -> Iterator[BatchResult]:
+        import concurrent.futures  # loaded by whoever sends a batch, not by every import
+
         source = iter(contacts)
         with concurrent.futures.ThreadPoolExecutor(max_workers=concurrency) as pool:
             pending: set[concurrent.futures.Future[BatchResult]] = set()
@@ -118,6 +123,8 @@ async def _results_async(
             return BatchResult(contact, await send(contact, message), None)
         except Exception as error:
             return BatchResult(contact, None, error)
+
+    import asyncio  # already loaded: this runs in an event loop
 
     source = _aiter(contacts)
     pending: set[asyncio.Task[BatchResult]] = set()

@@ -7,8 +7,6 @@ fallback belong to the dispatcher.
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import re
 from collections.abc import Coroutine, Iterable, Iterator
 from dataclasses import dataclass
@@ -112,6 +110,9 @@ class Adapter(Protocol):
 
 def _run_blocking(coroutine: Coroutine[Any, Any, _T]) -> _T:
     """Run ``coroutine`` to completion from sync code, even inside a running event loop."""
+    import asyncio  # only adapters written async-first need it on the sync path
+    import concurrent.futures
+
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -150,6 +151,8 @@ class BaseAdapter:
         return _run_blocking(self.asend(point, content, ctx))
 
     async def asend(self, point: ContactPoint, content: Content, ctx: SendContext) -> Receipt:
+        import asyncio
+
         return await asyncio.to_thread(self.send, point, content, ctx)
 
     def __repr__(self) -> str:
