@@ -41,9 +41,11 @@ unit: $(STAMP)
 docs: $(STAMP)
 	$(BIN)/mkdocs build --strict --site-dir $(VENV)/site
 
-bench: $(VENV)/.installed
+# bench/sends.py needs the provider SDKs (twilio, sendgrid, requests) of the dev extras.
+bench: $(STAMP)
 	$(BIN)/python bench/import_time.py
 	$(BIN)/python bench/strategy.py
+	$(BIN)/python bench/sends.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .coverage .hypothesis
