@@ -132,19 +132,23 @@ def refusal(
     return None
 
 
-def opt_out_point(event: DeliveryEvent) -> tuple[str, str] | None:
-    """The (channel, address) an event opts out, when it names one.
+def opt_out_point(
+    event: DeliveryEvent, matched: tuple[str, str] | None = None
+) -> tuple[str, str] | None:
+    """The (channel, address) an event opts out, if it opts one out.
 
     An ``opted_out`` event does, and so does a failure the provider blamed on
-    an earlier opt-out (``point_opted_out``).
+    an earlier opt-out (``point_opted_out``): the point the event names, else
+    ``matched``, the point of the attempt it was matched to.
     """
-    if event.channel is None or event.address is None:
-        return None
-    if event.kind is EventKind.OPTED_OUT or (
-        event.kind is EventKind.FAILED and event.point_opted_out
+    if not (
+        event.kind is EventKind.OPTED_OUT
+        or (event.kind is EventKind.FAILED and event.point_opted_out)
     ):
+        return None
+    if event.channel is not None and event.address is not None:
         return event.channel, event.address
-    return None
+    return matched
 
 
 def withheld(

@@ -226,13 +226,7 @@ class Dispatcher:
         batch so that no later failure can lose an opt-out.
         """
         point = opt_out_point(event)
-        if point is None:
-            return []
-        received_at = event.at or self.clock.now()
-        if event.kind is EventKind.OPTED_OUT:
-            return self._opt_out(point, received_at=received_at, detail=event.detail)
-        self.store.add_opt_out(*point)
-        return []
+        return [] if point is None else self._record_opt_out(event, point)
 
     def cancel(self, dispatch_id: str, reason: str = "cancelled by the sender") -> Dispatch:
         """Stop a dispatch: one still to send, or accepted and so open to a fallback.
@@ -486,11 +480,20 @@ class Dispatcher:
         if inbound is not None and self.store.seen_inbound(inbound):
             return find_dispatch(self.store, event)
         self.record_consent(event)
-        if inbound is not None and event.kind is EventKind.OPTED_IN:
+        opting_in = event.kind is EventKind.OPTED_IN
+        if inbound is not None and opting_in:
             # Remembered before it takes effect: should anything after fail, the
             # provider's redelivery (perhaps after a STOP) must not lift an opt-out.
             self.store.remember_inbound(inbound, self.clock.now())
-        opted_in = event.kind is EventKind.OPTED_IN and self._opt_in(event)
+        named = (
+            None
+            if event.channel is None or event.address is None
+            else (event.channel, event.address)
+        )
+        opted_in = False
+        if opting_in and named is not None:
+            # Lifted even when no dispatch matches, as an opt-out is recorded.
+            opted_in = self._lift_opt_out(named)
         try:
             dispatch = find_dispatch(self.store, event)
         except UnknownDispatch:
@@ -503,41 +506,46 @@ class Dispatcher:
             drained = yield from self._drain_held(event.provider_id)
             return drained or find_dispatch(self.store, event)
         attempt = find_attempt(dispatch, event)
-        if opt_out_point(event) is None:
+        if named is None:
             # Without an address of its own, what the event says of consent is about
-            # the point it matched.
-            located = event.model_copy(
-                update={"channel": attempt.channel, "address": attempt.address}
-            )
-            if opt_out_point(located) is not None:
-                self.record_consent(located)
+            # the point of the attempt it matched.
+            matched = (attempt.channel, attempt.address)
+            point = opt_out_point(event, matched)
+            if point is not None:
+                self._record_opt_out(event, point)
+                dispatch = self._reload(dispatch)
+            elif opting_in:
+                opted_in = self._lift_opt_out(matched)
         while True:
-            dispatch = self._reload(dispatch)
             attempt = find_attempt(dispatch, event)
             now = self.clock.now()
             effect = apply_event(dispatch, attempt, event, now=now, opted_in=opted_in)
             if effect is not Effect.UNCHANGED:
                 dispatch.updated_at = now
                 if not self._saved(dispatch):
-                    continue  # someone else saved first: apply the event to their copy
+                    # Someone else saved first: apply the event to their copy.
+                    dispatch = self._reload(dispatch)
+                    continue
             if inbound is not None:
                 self.store.remember_inbound(inbound, now)
             if effect is Effect.FALL_BACK:
                 return (yield from self._advance(dispatch))
             return dispatch
 
-    def _opt_in(self, event: DeliveryEvent) -> bool:
-        """Lift the opt-out an opt-in event names; True if one was in force."""
-        if event.channel is None or event.address is None:
-            point = None
-            try:
-                found = find_dispatch(self.store, event)
-                attempt = find_attempt(found, event)
-                point = (attempt.channel, attempt.address)
-            except UnknownDispatch:
-                return False
-        else:
-            point = (event.channel, event.address)
+    def _record_opt_out(self, event: DeliveryEvent, point: tuple[str, str]) -> list[Dispatch]:
+        """Record the opt-out ``event`` carries for ``point``; the dispatches it stopped.
+
+        An ``opted_out`` event stops every dispatch that tried the point; a
+        failure blamed on an earlier opt-out only marks it.
+        """
+        if event.kind is EventKind.OPTED_OUT:
+            received_at = event.at or self.clock.now()
+            return self._opt_out(point, received_at=received_at, detail=event.detail)
+        self.store.add_opt_out(*point)
+        return []
+
+    def _lift_opt_out(self, point: tuple[str, str]) -> bool:
+        """Lift an opt-out of ``point`` that a reply asked to lift; True if one was in force."""
         if not self.store.opted_out([point]):
             return False
         self.store.remove_opt_out(*point)
