@@ -125,7 +125,7 @@ def refusal(
     point: ContactPoint, message: Message, opted_out: Collection[tuple[str, str]]
 ) -> str | None:
     """Why ``point`` may not carry ``message``, or None when it may."""
-    if point.opted_out or (point.channel, point.address) in opted_out:
+    if _has_opted_out(point, opted_out):
         return "the person opted out of it"
     if message.sensitive and not point.allow_sensitive:
         return "the message is sensitive and this point does not allow sensitive content"
@@ -159,9 +159,14 @@ def withheld(
         return "the dispatch is no longer in the store"
     if stored.status not in LIVE:
         return f"the dispatch is {stored.status.value}"
-    if point.opted_out or (point.channel, point.address) in opted_out:
+    if _has_opted_out(point, opted_out):
         return f"{point.channel} {point.address} has opted out"
     return None
+
+
+def _has_opted_out(point: ContactPoint, opted_out: Collection[tuple[str, str]]) -> bool:
+    """By the point's own flag, or by the registry's answer ``opted_out``."""
+    return point.opted_out or (point.channel, point.address) in opted_out
 
 
 def stop_for_opt_out(

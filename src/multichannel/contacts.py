@@ -23,6 +23,7 @@ from multichannel.windows import Window, parse_days, zone
 
 __all__ = [
     "EMAIL_CHANNELS",
+    "NAME_PATTERN",
     "PHONE_CHANNELS",
     "Contact",
     "ContactPoint",
@@ -34,7 +35,8 @@ __all__ = [
 
 PHONE_CHANNELS = frozenset({"sms", "voice", "fax"})
 EMAIL_CHANNELS = frozenset({"email"})
-_NAME = re.compile(r"^[a-z][a-z0-9_.-]*$")
+NAME_PATTERN = re.compile(r"[a-z][a-z0-9_.-]*")
+"""The alphabet of channel and adapter names: one plain word, as logs and the CLI show it."""
 
 
 # The phone-number library and the email validator are imported where an address
@@ -53,7 +55,7 @@ def _email() -> TypeAdapter[str]:
 def _channel_name(value: Any) -> Any:
     if isinstance(value, str):
         name = value.strip().lower()
-        if not _NAME.match(name):
+        if not NAME_PATTERN.fullmatch(name):
             raise ValueError(
                 f"{value!r} is not a channel name; use lower-case letters, digits, '-', '_' "
                 "or '.', starting with a letter (for example 'sms')"

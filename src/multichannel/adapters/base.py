@@ -7,14 +7,13 @@ fallback belong to the dispatcher.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Coroutine, Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Final, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from multichannel.contacts import ContactPoint
+from multichannel.contacts import NAME_PATTERN, ContactPoint
 from multichannel.errors import ConfigurationError
 from multichannel.messages import Content
 
@@ -36,13 +35,10 @@ __all__ = [
 ANY_CHANNEL = "*"
 ENTRY_POINT_GROUP = "multichannel.adapters"
 _T = TypeVar("_T")
-# The channel names' alphabet (see contacts.py): a name also shows in logs, the
-# timeline and the CLI, so it stays one plain word.
-_NAME: Final = re.compile(r"[a-z][a-z0-9_.-]*")
 
 
 def _adapter_name(name: object, adapter: str) -> str:
-    if not isinstance(name, str) or not _NAME.fullmatch(name):
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
         raise ConfigurationError(
             f"{adapter}: name {name!r} is not an adapter name; use lower-case letters, digits, "
             "'-', '_' or '.', starting with a letter (for example 'twilio-backup')"
