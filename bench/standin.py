@@ -13,7 +13,6 @@ Only 127.0.0.1 is ever used.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Iterator
@@ -21,9 +20,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlsplit
 
-from multichannel.cli.demo.answers import Request, Respond, sendgrid, twilio
+from multichannel.cli.demo.answers import Respond, sendgrid, twilio
+from multichannel.cli.demo.standins import read_request, write_answer
 
 HOST = "127.0.0.1"
 ACCOUNT_SID = "AC" + "0" * 32
@@ -44,25 +43,10 @@ def _handler(respond: Respond, latency: float) -> type[BaseHTTPRequestHandler]:
         disable_nagle_algorithm = True
 
         def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            request = Request(
-                method=self.command,
-                path=urlsplit(self.path).path,
-                headers={name.lower(): value for name, value in self.headers.items()},
-                body=self.rfile.read(length),
-            )
-            answer, _ = respond(request, _accept_everyone)
+            answer, _ = respond(read_request(self), _accept_everyone)
             if latency:
                 time.sleep(latency)
-            body = b"" if answer.payload is None else json.dumps(answer.payload).encode()
-            self.send_response(answer.status)
-            if body:
-                self.send_header("Content-Type", "application/json")
-            for name, value in answer.headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            write_answer(self, answer)
 
         def log_message(self, format: str, *args: Any) -> None:
             """Silent."""

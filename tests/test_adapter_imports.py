@@ -63,34 +63,6 @@ def test_importing_the_package_imports_no_sdk_and_no_settings_loader() -> None:
     assert [name for name in BUILT_IN.values() if name in loaded] == []
 
 
-def test_no_module_of_the_package_imports_importlib_metadata_when_imported() -> None:
-    # pydantic's plugin loader imports importlib.metadata as the first model is
-    # built, so its presence in sys.modules proves nothing; who asked for it does.
-    askers = json.loads(
-        run(
-            """
-            import builtins, json
-            askers = []
-            real_import = builtins.__import__
-
-            def spy(name, globals=None, locals=None, fromlist=(), level=0):
-                wanted = name == "importlib.metadata" or (
-                    name == "importlib" and "metadata" in (fromlist or ())
-                )
-                if wanted:
-                    askers.append((globals or {}).get("__name__", "?"))
-                return real_import(name, globals, locals, fromlist, level)
-
-            builtins.__import__ = spy
-            import multichannel.adapters
-            print(json.dumps(askers))
-            """
-        )
-    )
-
-    assert [name for name in askers if name.startswith("multichannel")] == []
-
-
 def test_reading_entry_points_still_works_after_a_light_import() -> None:
     found = run(
         """

@@ -100,7 +100,10 @@ def test_the_sql_store_module_is_loaded_only_when_asked_for() -> None:
     assert "sqlalchemy" in loaded_by("from multichannel import *")
 
 
-def test_no_module_of_the_package_imports_importlib_metadata_when_imported() -> None:
+@pytest.mark.parametrize("statement", ["import multichannel", "import multichannel.adapters"])
+def test_no_module_of_the_package_imports_importlib_metadata_when_imported(
+    statement: str,
+) -> None:
     # pydantic's plugin loader imports importlib.metadata as the first model is
     # built, so its presence in sys.modules proves nothing; who asked for it does.
     askers = json.loads(
@@ -119,9 +122,9 @@ def test_no_module_of_the_package_imports_importlib_metadata_when_imported() -> 
                 return real_import(name, globals, locals, fromlist, level)
 
             builtins.__import__ = spy
-            import multichannel
+            {statement}
             print(json.dumps(askers))
-            """
+            """.replace("{statement}", statement)
         )
     )
 

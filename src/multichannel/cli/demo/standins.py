@@ -24,9 +24,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-from multichannel.cli.demo.answers import Request, Respond, as_number, sendgrid, telnyx, twilio
+from multichannel.cli.demo.answers import (
+    Answer,
+    Request,
+    Respond,
+    as_number,
+    sendgrid,
+    telnyx,
+    twilio,
+)
 
-__all__ = ["Received", "Standins", "run_standins"]
+__all__ = ["Received", "Standins", "read_request", "run_standins", "write_answer"]
 
 HOST = "127.0.0.1"
 _SMTP_MISSING = "no SMTP stand-in: it needs aiosmtpd (pip install aiosmtpd)"
@@ -149,30 +157,40 @@ def _auth(header: str | None) -> str | None:
     return f"{scheme} ***"
 
 
+def read_request(handler: BaseHTTPRequestHandler) -> Request:
+    """The request ``handler`` is serving, its body read whole."""
+    length = int(handler.headers.get("Content-Length") or 0)
+    return Request(
+        method=handler.command,
+        path=urlsplit(handler.path).path,
+        headers={name.lower(): value for name, value in handler.headers.items()},
+        body=handler.rfile.read(length),
+    )
+
+
+def write_answer(handler: BaseHTTPRequestHandler, answer: Answer) -> None:
+    """Send ``answer`` as the response: its status, headers and JSON payload."""
+    body = b"" if answer.payload is None else json.dumps(answer.payload).encode()
+    handler.send_response(answer.status)
+    if body:
+        handler.send_header("Content-Type", "application/json")
+    for name, value in answer.headers.items():
+        handler.send_header(name, value)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
 def _handler(provider: str, respond: Respond, book: _Book) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = f"multichannel-standin-{provider}"
 
         def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            request = Request(
-                method=self.command,
-                path=urlsplit(self.path).path,
-                headers={name.lower(): value for name, value in self.headers.items()},
-                body=self.rfile.read(length),
-            )
+            request = read_request(self)
             answer, parsed = respond(request, book.refusal)
             auth = _auth(self.headers.get("Authorization"))
             book.record(Received(provider, self.command, request.path, parsed, answer.status, auth))
-            body = b"" if answer.payload is None else json.dumps(answer.payload).encode()
-            self.send_response(answer.status)
-            if body:
-                self.send_header("Content-Type", "application/json")
-            for name, value in answer.headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            write_answer(self, answer)
 
         def log_message(self, format: str, *args: Any) -> None:
             """Silent: the caller reads `Standins.received` instead of a log."""
