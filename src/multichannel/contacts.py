@@ -131,6 +131,23 @@ def _extension(number: str) -> str | None:
     return extension or None
 
 
+_KEYS: dict[tuple[str, str], str] = {}
+"""A memo of phone numbers already read: (channel, address) -> the number in E.164.
+
+Keys are asked for several times a send (store keys, opt-out look-ups), and
+reading a number with the phone-number library costs far more than a look-up.
+A number a `ContactPoint` has just normalised is entered as its own key. Pure:
+it only remembers answers, never changes one. Bounded: emptied when full.
+"""
+_KEYS_HELD = 65_536
+
+
+def _remember_key(channel: str, address: str, key: str) -> None:
+    if len(_KEYS) >= _KEYS_HELD:
+        _KEYS.clear()
+    _KEYS[(channel, address)] = key
+
+
 def address_key(channel: str, address: str) -> str:
     """The form of ``address`` that stores compare: one person, one key.
 
@@ -142,10 +159,15 @@ def address_key(channel: str, address: str) -> str:
     if channel in EMAIL_CHANNELS:
         return text.casefold()
     if channel in PHONE_CHANNELS and text.startswith("+"):
+        known = _KEYS.get((channel, text))
+        if known is not None:
+            return known
         try:
-            return normalise_phone(text, None)
+            key = normalise_phone(text, None)
         except ValueError:
-            return text
+            key = text
+        _remember_key(channel, text, key)
+        return key
     return text
 
 
@@ -214,7 +236,10 @@ class ContactPoint(BaseModel):
                     f"{value!r} has an extension ({extension}), and {_NO_EXTENSIONS[channel]}"
                 )
             if number.startswith("+"):
-                return normalise_phone(number, None)
+                normalised = normalise_phone(number, None)
+                # Normalising a number in E.164 gives it back: its key is itself.
+                _remember_key(channel, normalised, normalised)
+                return normalised
             if not _PLAIN_NUMBER.fullmatch(number):
                 raise ValueError(f"{value!r} is not a phone number")
             return number
@@ -378,6 +403,7 @@ class Contact(BaseModel):
                     number = normalise_phone(point.address, region)
                 except ValueError as err:
                     raise ValueError(f"points[{index}].address: {err}") from None
+                _remember_key(point.channel, number, number)
                 point = point.model_copy(update={"address": number})
             resolved.append(point)
         return tuple(resolved)

@@ -209,6 +209,27 @@ class Dispatch(BaseModel):
             )
         return self
 
+    def clone(self) -> Dispatch:
+        """A copy to change freely: what can change is copied, the rest is shared.
+
+        The attempts, the decision log and the message's dicts (variants,
+        metadata) are copied; the contact, the rest of the message and each
+        decision are frozen, so they are shared. Much cheaper than ``model_copy(deep=True)``, which
+        stores use to hand out and keep dispatches.
+        """
+        message = self.message
+        if message.metadata or message.variants:
+            message = message.model_copy(
+                update={"metadata": dict(message.metadata), "variants": dict(message.variants)}
+            )
+        return self.model_copy(
+            update={
+                "message": message,
+                "attempts": [attempt.model_copy() for attempt in self.attempts],
+                "decisions": list(self.decisions),
+            }
+        )
+
     @property
     def current(self) -> Attempt | None:
         """The latest attempt, if any."""
@@ -242,7 +263,11 @@ class Dispatch(BaseModel):
 
     def note(self, at: datetime, reason: str) -> None:
         """Add ``reason`` to the decision log."""
-        self.decisions.append(Decision(at=at, reason=reason))
+        if type(reason) is str and at.utcoffset() is not None:
+            # Already what validation would keep: the dispatcher notes often, so skip it.
+            self.decisions.append(Decision.model_construct(at=at, reason=reason))
+        else:
+            self.decisions.append(Decision(at=at, reason=reason))
 
     def settle(self, at: datetime, status: Status, reason: str) -> None:
         """End in ``status`` at ``at``, nothing more due, with ``reason`` in the log."""

@@ -1,12 +1,12 @@
-"""One adapter call, with retries for transient errors paced by tenacity and the clock."""
+"""One adapter call, with retries for transient errors paced by the policy and the clock."""
 
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
 
 from multichannel._redact import mask_address
 from multichannel.adapters.base import Adapter, Receipt, SendContext
@@ -15,11 +15,6 @@ from multichannel.contacts import ContactPoint
 from multichannel.errors import TransientError
 from multichannel.messages import Content
 from multichannel.strategy import RetryPolicy
-
-if TYPE_CHECKING:
-    # Only for annotations: tenacity, which imports asyncio, is imported where a
-    # call is made, so that `import multichannel` does not pay for it.
-    from tenacity import RetryCallState
 
 __all__ = ["Call", "CallResult", "Withheld", "acall_with_retries", "call_with_retries"]
 
@@ -69,49 +64,35 @@ class CallResult:
     """When the next try would have been, had the point not been closed by then."""
 
 
-class _WaitRetryAfter:
-    """Back off exponentially with jitter, or as long as the provider's Retry-After asks."""
+def _next_wait(
+    policy: RetryPolicy, call: Call, clock: Clock, error: Exception, tries: int
+) -> tuple[float | None, datetime | None]:
+    """Seconds to wait before the next try, or None when the tries end here.
 
-    def __init__(self, policy: RetryPolicy) -> None:
-        from tenacity import wait_exponential, wait_random
-
-        # Composed from the primitives tenacity has kept stable since 8.2;
-        # wait_exponential_jitter renamed its arguments and warns on the old ones.
-        self._backoff = wait_exponential(
-            multiplier=policy.initial.total_seconds(), max=policy.maximum.total_seconds()
-        ) + wait_random(0, policy.jitter.total_seconds())
-
-    def __call__(self, state: RetryCallState) -> float:
-        error = state.outcome.exception() if state.outcome else None
-        if isinstance(error, TransientError) and error.retry_after is not None:
-            return error.retry_after.total_seconds()
-        return float(self._backoff(state))
-
-
-class _Stop:
-    """Stop after the policy's tries, on a too-long Retry-After, or before a closed instant."""
-
-    def __init__(self, policy: RetryPolicy, call: Call, clock: Clock) -> None:
-        self._policy = policy
-        self._call = call
-        self._clock = clock
-        self.closed_at: datetime | None = None
-
-    def __call__(self, state: RetryCallState) -> bool:
-        if state.attempt_number >= self._policy.tries:
-            return True
-        error = state.outcome.exception() if state.outcome else None
-        hint = error.retry_after if isinstance(error, TransientError) else None
-        # A provider that asks for a longer pause than the policy allows is not
-        # waited for here: the next provider or channel is tried instead.
-        if hint is not None and hint > self._policy.maximum:
-            return True
-        # Waiting must not carry a retry into quiet hours or past deliver_by.
-        retry_at = self._clock.now() + timedelta(seconds=state.upcoming_sleep)
-        if self._call.open_at(retry_at):
-            return False
-        self.closed_at = retry_at
-        return True
+    Only a TransientError is tried again. Waits grow from ``policy.initial``
+    by doubling up to ``policy.maximum``, plus up to ``policy.jitter`` at
+    random; a provider's Retry-After replaces that wait, and one longer than
+    the maximum ends the tries (the next provider or channel is tried
+    instead). The second value is the instant the next try would have been
+    when quiet hours or ``deliver_by`` closed the point by then.
+    """
+    if not isinstance(error, TransientError) or tries >= policy.tries:
+        return None, None
+    hint = error.retry_after
+    if hint is not None and hint > policy.maximum:
+        return None, None
+    if hint is not None:
+        wait = hint.total_seconds()
+    else:
+        backoff = policy.initial.total_seconds() * 2 ** (tries - 1)
+        wait = min(backoff, policy.maximum.total_seconds())
+        wait += random.uniform(0, policy.jitter.total_seconds())
+    # Waiting must not carry a retry into quiet hours or past deliver_by.
+    retry_at = clock.now() + timedelta(seconds=wait)
+    if not call.open_at(retry_at):
+        return None, retry_at
+    logger.info("transient failure (%s); try %d again in %.1fs", error, tries, wait)
+    return wait, None
 
 
 def _cause(unchecked: _Unchecked) -> BaseException:
@@ -120,70 +101,45 @@ def _cause(unchecked: _Unchecked) -> BaseException:
     return cause
 
 
-def _log_retry(state: RetryCallState) -> None:
-    error = state.outcome.exception() if state.outcome else None
-    sleep = state.next_action.sleep if state.next_action else 0.0
-    logger.info("transient failure (%s); try %d again in %.1fs", error, state.attempt_number, sleep)
-
-
-def _settings(policy: RetryPolicy, stop: _Stop) -> dict[str, Any]:
-    from tenacity import retry_if_exception_type
-
-    return {
-        "stop": stop,
-        "wait": _WaitRetryAfter(policy),
-        "retry": retry_if_exception_type(TransientError),
-        "before_sleep": _log_retry,
-        "reraise": True,
-    }
-
-
 def call_with_retries(call: Call, policy: RetryPolicy, clock: Clock) -> CallResult:
     """Make ``call``, retrying transient errors as ``policy`` says; never raises."""
-    from tenacity import Retrying
-
-    tries = 0
-
-    def once() -> Receipt:
-        nonlocal tries
-        _check(call)
-        tries += 1
-        ctx = call.ctx.model_copy(update={"try_number": tries})
-        return call.adapter.send(call.point, call.content, ctx)
-
     logger.debug("sending on %s to %s", call.adapter.name, mask_address(call.point.address))
-    # Built outside the try: a fault here is the library's, never the adapter's.
-    stop = _Stop(policy, call, clock)
-    retrying = Retrying(sleep=clock.sleep, **_settings(policy, stop))
-    try:
-        receipt: Receipt = retrying(once)
-    except _Unchecked as unchecked:
-        raise _cause(unchecked) from None
-    except Exception as error:
-        return CallResult(None, error, tries, closed_at=stop.closed_at)
-    return CallResult(receipt, None, tries)
+    tries = 0
+    while True:
+        try:
+            _check(call)
+            tries += 1
+            return CallResult(
+                call.adapter.send(call.point, call.content, _numbered(call, tries)), None, tries
+            )
+        except _Unchecked as unchecked:
+            raise _cause(unchecked) from None
+        except Exception as error:
+            wait, closed_at = _next_wait(policy, call, clock, error, tries)
+            if wait is None:
+                return CallResult(None, error, tries, closed_at=closed_at)
+        clock.sleep(wait)
 
 
 async def acall_with_retries(call: Call, policy: RetryPolicy, clock: Clock) -> CallResult:
     """The async twin of `call_with_retries`; sleeps through ``clock.asleep``."""
-    from tenacity import AsyncRetrying
-
-    tries = 0
-
-    async def once() -> Receipt:
-        nonlocal tries
-        _check(call)
-        tries += 1
-        ctx = call.ctx.model_copy(update={"try_number": tries})
-        return await call.adapter.asend(call.point, call.content, ctx)
-
     logger.debug("sending on %s to %s", call.adapter.name, mask_address(call.point.address))
-    stop = _Stop(policy, call, clock)
-    retrying = AsyncRetrying(sleep=clock.asleep, **_settings(policy, stop))
-    try:
-        receipt: Receipt = await retrying(once)
-    except _Unchecked as unchecked:
-        raise _cause(unchecked) from None
-    except Exception as error:
-        return CallResult(None, error, tries, closed_at=stop.closed_at)
-    return CallResult(receipt, None, tries)
+    tries = 0
+    while True:
+        try:
+            _check(call)
+            tries += 1
+            receipt = await call.adapter.asend(call.point, call.content, _numbered(call, tries))
+            return CallResult(receipt, None, tries)
+        except _Unchecked as unchecked:
+            raise _cause(unchecked) from None
+        except Exception as error:
+            wait, closed_at = _next_wait(policy, call, clock, error, tries)
+            if wait is None:
+                return CallResult(None, error, tries, closed_at=closed_at)
+        await clock.asleep(wait)
+
+
+def _numbered(call: Call, tries: int) -> SendContext:
+    """The call's context for its ``tries``-th try."""
+    return call.ctx if tries == 1 else call.ctx.model_copy(update={"try_number": tries})

@@ -45,10 +45,11 @@ class MemoryStore:
             if key is not None:
                 existing = self._keys.get((dispatch.contact_id, key))
                 if existing is not None:
-                    return self._dispatches[existing].model_copy(deep=True)
+                    return self._dispatches[existing].clone()
                 self._keys[(dispatch.contact_id, key)] = dispatch.id
             self._write(dispatch)
-            return dispatch.model_copy(deep=True)
+            # The caller's own object: the store keeps a copy of its own.
+            return dispatch
 
     def save(self, dispatch: Dispatch) -> None:
         with self._lock:
@@ -62,7 +63,7 @@ class MemoryStore:
             self._write(dispatch)
 
     def _write(self, dispatch: Dispatch) -> None:
-        self._dispatches[dispatch.id] = dispatch.model_copy(deep=True)
+        self._dispatches[dispatch.id] = dispatch.clone()
         for attempt in dispatch.attempts:
             if attempt.provider_id is not None:
                 self._provider_ids[attempt.provider_id] = dispatch.id
@@ -76,7 +77,7 @@ class MemoryStore:
     def get(self, dispatch_id: str) -> Dispatch | None:
         with self._lock:
             found = self._dispatches.get(dispatch_id)
-            return None if found is None else found.model_copy(deep=True)
+            return None if found is None else found.clone()
 
     def find_by_provider_id(self, provider_id: str) -> Dispatch | None:
         with self._lock:
@@ -90,7 +91,7 @@ class MemoryStore:
             if not tried:
                 return None
             latest = max(tried, key=tried.__getitem__)
-            return self._dispatches[latest].model_copy(deep=True)
+            return self._dispatches[latest].clone()
 
     def dispatches_that_tried(
         self, channel: str, address: str, statuses: Collection[Status] | None = None
@@ -98,14 +99,14 @@ class MemoryStore:
         with self._lock:
             tried = self._points.get(_key(channel, address), {})
             return [
-                self._dispatches[dispatch_id].model_copy(deep=True)
+                self._dispatches[dispatch_id].clone()
                 for dispatch_id in sorted(tried, key=lambda found: tried[found][1])
                 if statuses is None or self._dispatches[dispatch_id].status in statuses
             ]
 
     def due(self, now: datetime, limit: int | None = None) -> list[Dispatch]:
         with self._lock:
-            return [dispatch.model_copy(deep=True) for dispatch in self._due(now, limit)]
+            return [dispatch.clone() for dispatch in self._due(now, limit)]
 
     def _due(self, now: datetime, limit: int | None) -> list[Dispatch]:
         due = sorted(
@@ -132,7 +133,7 @@ class MemoryStore:
             claimed = self._due(now, limit)
             for dispatch in claimed:
                 self._leases[dispatch.id] = (owner, now + lease)
-            return [dispatch.model_copy(deep=True) for dispatch in claimed]
+            return [dispatch.clone() for dispatch in claimed]
 
     def release(self, dispatch_id: str, owner: str) -> None:
         with self._lock:
@@ -143,7 +144,7 @@ class MemoryStore:
     def dispatches(self, status: Status | None = None) -> Iterator[Dispatch]:
         with self._lock:
             chosen = [
-                dispatch.model_copy(deep=True)
+                dispatch.clone()
                 for dispatch in sorted(self._dispatches.values(), key=lambda d: d.created_at)
                 if status is None or dispatch.status is status
             ]
