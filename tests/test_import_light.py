@@ -78,12 +78,26 @@ def heavy(modules: list[str]) -> list[str]:
     "statement",
     [
         "import multichannel",
+        "from multichannel import Contact, Dispatcher, Message, Worker",
         "from multichannel.store import MemoryStore, Store",
         "import multichannel.webhooks",
     ],
 )
 def test_the_import_loads_no_heavy_dependency(statement: str) -> None:
     assert heavy(loaded_by(statement)) == []
+
+
+def test_the_package_alone_loads_none_of_its_modules_until_a_name_is_used() -> None:
+    loaded = loaded_by("import multichannel")
+    assert [name for name in loaded if name.startswith("multichannel.")] == []
+    assert "pydantic" not in loaded
+
+
+def test_a_name_used_loads_what_it_needs_and_no_more() -> None:
+    loaded = loaded_by("from multichannel import Window")
+    assert "multichannel.windows" in loaded
+    assert "multichannel.dispatcher" not in loaded
+    assert "multichannel.store" not in loaded
 
 
 def test_a_program_that_never_awaits_loads_no_event_loop_machinery() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import importlib
 import inspect
 from typing import Any
@@ -43,6 +44,26 @@ def test_every_public_name_is_importable() -> None:
     for name in multichannel.__all__:
         assert name in namespace, f"{name} is in __all__ but not importable"
         assert namespace[name] is getattr(multichannel, name)
+
+
+def test_type_checkers_see_every_public_name_where_it_is_loaded_from() -> None:
+    # The root imports its names on first use; type checkers read the TYPE_CHECKING
+    # imports instead. Both must name the same modules, or mypy and runtime disagree.
+    source = ast.parse(inspect.getsource(multichannel))
+    for_checkers = {
+        alias.asname or alias.name: node.module
+        for block in source.body
+        if isinstance(block, ast.If) and ast.unparse(block.test) == "TYPE_CHECKING"
+        for node in block.body
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
+    at_run_time = {name: getattr(multichannel, name).__module__ for name in PUBLIC}
+
+    assert set(for_checkers) == set(PUBLIC)
+    for name, module in for_checkers.items():
+        assert getattr(importlib.import_module(str(module)), name) is getattr(multichannel, name)
+    assert all(module.startswith("multichannel") for module in at_run_time.values())
 
 
 def test_all_is_sorted_without_duplicates() -> None:

@@ -7,49 +7,48 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from multichannel._engine.batch import BatchResult
-from multichannel.adapters import (
-    Adapter,
-    BaseAdapter,
-    Discovered,
-    Outbox,
-    Receipt,
-    Registry,
-    SendContext,
-    SentMessage,
-)
-from multichannel.clock import Clock, ManualClock, SystemClock
-from multichannel.contacts import Contact, ContactPoint, Preferences
-from multichannel.dispatch import (
-    Attempt,
-    Decision,
-    DeliveryEvent,
-    Dispatch,
-    EventKind,
-    Outcome,
-    Status,
-)
-from multichannel.dispatcher import Dispatcher
-from multichannel.errors import (
-    ConfigurationError,
-    DeliveryError,
-    IdempotencyConflict,
-    MultichannelError,
-    OptedOut,
-    PermanentError,
-    ProviderError,
-    StaleDispatch,
-    TransientError,
-    UnknownDispatch,
-)
-from multichannel.messages import Attachment, Content, Message, Variant
-from multichannel.store import MemoryStore, Store
-from multichannel.strategy import Action, FallbackStrategy, RetryPolicy
-from multichannel.windows import Schedule, Window
-from multichannel.worker import Worker
-
 if TYPE_CHECKING:
+    from multichannel._engine.batch import BatchResult
+    from multichannel.adapters import (
+        Adapter,
+        BaseAdapter,
+        Discovered,
+        Outbox,
+        Receipt,
+        Registry,
+        SendContext,
+        SentMessage,
+    )
+    from multichannel.clock import Clock, ManualClock, SystemClock
+    from multichannel.contacts import Contact, ContactPoint, Preferences
+    from multichannel.dispatch import (
+        Attempt,
+        Decision,
+        DeliveryEvent,
+        Dispatch,
+        EventKind,
+        Outcome,
+        Status,
+    )
+    from multichannel.dispatcher import Dispatcher
+    from multichannel.errors import (
+        ConfigurationError,
+        DeliveryError,
+        IdempotencyConflict,
+        MultichannelError,
+        OptedOut,
+        PermanentError,
+        ProviderError,
+        StaleDispatch,
+        TransientError,
+        UnknownDispatch,
+    )
+    from multichannel.messages import Attachment, Content, Message, Variant
+    from multichannel.store import MemoryStore, Store
     from multichannel.store.sql import SQLStore
+    from multichannel.strategy import Action, FallbackStrategy, RetryPolicy
+    from multichannel.windows import Schedule, Window
+    from multichannel.worker import Worker
 
     __version__: str
 
@@ -104,14 +103,67 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    # Names whose import is costly are loaded on first use, so ``import multichannel``
-    # stays light: SQLStore needs SQLAlchemy, the version needs importlib.metadata.
-    if name == "SQLStore":
-        from multichannel.store.sql import SQLStore
+_WHERE: dict[str, str] = {
+    "Action": "multichannel.strategy",
+    "Adapter": "multichannel.adapters",
+    "Attachment": "multichannel.messages",
+    "Attempt": "multichannel.dispatch",
+    "BaseAdapter": "multichannel.adapters",
+    "BatchResult": "multichannel._engine.batch",
+    "Clock": "multichannel.clock",
+    "ConfigurationError": "multichannel.errors",
+    "Contact": "multichannel.contacts",
+    "ContactPoint": "multichannel.contacts",
+    "Content": "multichannel.messages",
+    "Decision": "multichannel.dispatch",
+    "DeliveryError": "multichannel.errors",
+    "DeliveryEvent": "multichannel.dispatch",
+    "Discovered": "multichannel.adapters",
+    "Dispatch": "multichannel.dispatch",
+    "Dispatcher": "multichannel.dispatcher",
+    "EventKind": "multichannel.dispatch",
+    "FallbackStrategy": "multichannel.strategy",
+    "IdempotencyConflict": "multichannel.errors",
+    "ManualClock": "multichannel.clock",
+    "MemoryStore": "multichannel.store",
+    "Message": "multichannel.messages",
+    "MultichannelError": "multichannel.errors",
+    "OptedOut": "multichannel.errors",
+    "Outbox": "multichannel.adapters",
+    "Outcome": "multichannel.dispatch",
+    "PermanentError": "multichannel.errors",
+    "Preferences": "multichannel.contacts",
+    "ProviderError": "multichannel.errors",
+    "Receipt": "multichannel.adapters",
+    "Registry": "multichannel.adapters",
+    "RetryPolicy": "multichannel.strategy",
+    "SQLStore": "multichannel.store.sql",
+    "Schedule": "multichannel.windows",
+    "SendContext": "multichannel.adapters",
+    "SentMessage": "multichannel.adapters",
+    "StaleDispatch": "multichannel.errors",
+    "Status": "multichannel.dispatch",
+    "Store": "multichannel.store",
+    "SystemClock": "multichannel.clock",
+    "TransientError": "multichannel.errors",
+    "UnknownDispatch": "multichannel.errors",
+    "Variant": "multichannel.messages",
+    "Window": "multichannel.windows",
+    "Worker": "multichannel.worker",
+}
+"""Where each public name is defined: it is imported from there on first use."""
 
-        globals()[name] = SQLStore
-        return SQLStore
+
+def __getattr__(name: str) -> Any:
+    # Every public name is imported on first use, so ``import multichannel`` costs
+    # next to nothing; ``from multichannel import Dispatcher`` loads what Dispatcher needs.
+    module = _WHERE.get(name)
+    if module is not None:
+        from importlib import import_module
+
+        found = getattr(import_module(module), name)
+        globals()[name] = found
+        return found
     if name == "__version__":
         from importlib.metadata import PackageNotFoundError, version
 
