@@ -180,6 +180,35 @@ class TestSendMany:
         assert sum(1 for _ in results) == 499
         assert members.pulled == 500
 
+    def test_the_contacts_are_read_in_the_callers_thread_only(
+        self, clock: ManualClock, outbox: Outbox
+    ) -> None:
+        readers: set[str] = set()
+
+        def contacts() -> Iterator[Contact]:
+            for number in range(50):
+                readers.add(threading.current_thread().name)
+                yield member(number)
+
+        results = Dispatcher(adapters=[outbox], clock=clock).send_many(contacts(), NEWS)
+
+        assert sum(result.ok for result in results) == 50
+        assert readers == {threading.current_thread().name}
+
+    def test_closing_the_results_early_lets_the_sends_in_hand_end_and_starts_no_more(
+        self, clock: ManualClock, outbox: Outbox
+    ) -> None:
+        members = Members(100)
+        results = Dispatcher(adapters=[outbox], clock=clock).send_many(members, NEWS, concurrency=4)
+        next(results)
+
+        results.close()
+
+        assert members.pulled <= 5
+        assert len(outbox.sent) == members.pulled
+        names = {thread.name for thread in threading.enumerate() if thread.is_alive()}
+        assert "multichannel-send" not in names
+
     def test_one_contacts_failure_does_not_stop_the_rest(
         self, clock: ManualClock, outbox: Outbox
     ) -> None:

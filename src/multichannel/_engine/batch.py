@@ -19,7 +19,6 @@ from multichannel.messages import Message
 
 if TYPE_CHECKING:
     import asyncio
-    import concurrent.futures
 
 __all__ = ["BatchResult", "run_batch", "run_batch_async"]
 
@@ -50,7 +49,13 @@ def run_batch(
     concurrency: int,
     progress: Callable[[BatchResult], None] | None,
 ) -> Iterator[BatchResult]:
-    """Call ``send`` for each contact on a thread pool, at most ``concurrency`` in flight."""
+    """Call ``send`` for each contact on up to ``concurrency`` threads, yielding as each ends.
+
+    Contacts are read in the caller's thread, one ahead of a free thread, so a
+    generator is never read from two threads and never drained ahead of the
+    sends. Raises ValueError at once (not on first iteration) for a
+    concurrency below 1.
+    """
     _check_concurrency(concurrency)
 
     def one(contact: Contact) -> BatchResult:
@@ -59,32 +64,56 @@ def run_batch(
         except Exception as error:
             return BatchResult(contact, None, error)
 
-    def results() -> Iterator[BatchResult]:
-        import concurrent.futures  # loaded by whoever sends a batch, not by every import
+    return _results(one, iter(contacts), concurrency, progress)
 
-        source = iter(contacts)
-        with concurrent.futures.ThreadPoolExecutor(max_workers=concurrency) as pool:
-            pending: set[concurrent.futures.Future[BatchResult]] = set()
-            exhausted = False
-            while True:
-                while not exhausted and len(pending) < concurrency:
-                    contact = next(source, None)
-                    if contact is None:
-                        exhausted = True
-                    else:
-                        pending.add(pool.submit(one, contact))
-                if not pending:
-                    return
-                done, pending = concurrent.futures.wait(
-                    pending, return_when=concurrent.futures.FIRST_COMPLETED
-                )
-                for future in done:
-                    result = future.result()
-                    if progress is not None:
-                        progress(result)
-                    yield result
 
-    return results()
+def _results(
+    one: Callable[[Contact], BatchResult],
+    source: Iterator[Contact],
+    concurrency: int,
+    progress: Callable[[BatchResult], None] | None,
+) -> Iterator[BatchResult]:
+    # Long-lived threads fed through a queue: a send costs two queue hand-overs,
+    # not a future and a wait on every pending one.
+    import queue
+    import threading
+
+    work: queue.SimpleQueue[Contact | None] = queue.SimpleQueue()
+    done: queue.SimpleQueue[BatchResult] = queue.SimpleQueue()
+
+    def serve() -> None:
+        while (contact := work.get()) is not None:
+            done.put(one(contact))
+
+    threads: list[threading.Thread] = []
+    in_flight = 0
+    exhausted = False
+    try:
+        while True:
+            while not exhausted and in_flight < concurrency:
+                contact = next(source, None)
+                if contact is None:
+                    exhausted = True
+                    break
+                work.put(contact)
+                in_flight += 1
+                if len(threads) < in_flight:
+                    thread = threading.Thread(target=serve, name="multichannel-send", daemon=True)
+                    thread.start()
+                    threads.append(thread)
+            if not in_flight:
+                return
+            result = done.get()
+            in_flight -= 1
+            if progress is not None:
+                progress(result)
+            yield result
+    finally:
+        # Finished, failed or closed early: each thread ends once its send in hand has.
+        for _ in threads:
+            work.put(None)
+        for thread in threads:
+            thread.join()
 
 
 async def _aiter(contacts: Iterable[Contact] | AsyncIterable[Contact]) -> AsyncIterator[Contact]:
@@ -128,6 +157,8 @@ async def _results_async(
 
     source = _aiter(contacts)
     pending: set[asyncio.Task[BatchResult]] = set()
+    # Each task hands itself over as it ends: no wait over every pending task per result.
+    finished: asyncio.Queue[asyncio.Task[BatchResult]] = asyncio.Queue()
     exhausted = False
     try:
         while True:
@@ -137,15 +168,17 @@ async def _results_async(
                 except StopAsyncIteration:
                     exhausted = True
                 else:
-                    pending.add(asyncio.ensure_future(one(contact)))
+                    task = asyncio.ensure_future(one(contact))
+                    task.add_done_callback(finished.put_nowait)
+                    pending.add(task)
             if not pending:
                 return
-            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                result = task.result()
-                if progress is not None:
-                    progress(result)
-                yield result
+            task = await finished.get()
+            pending.discard(task)
+            result = task.result()
+            if progress is not None:
+                progress(result)
+            yield result
     finally:
         for task in pending:
             task.cancel()
