@@ -263,11 +263,7 @@ class Dispatch(BaseModel):
 
     def note(self, at: datetime, reason: str) -> None:
         """Add ``reason`` to the decision log."""
-        if type(reason) is str and at.utcoffset() is not None:
-            # Already what validation would keep: the dispatcher notes often, so skip it.
-            self.decisions.append(Decision.model_construct(at=at, reason=reason))
-        else:
-            self.decisions.append(Decision(at=at, reason=reason))
+        self.decisions.append(Decision(at=at, reason=reason))
 
     def settle(self, at: datetime, status: Status, reason: str) -> None:
         """End in ``status`` at ``at``, nothing more due, with ``reason`` in the log."""
