@@ -19,13 +19,15 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import SecretStr, ValidationError
 
+from multichannel.clock import Clock, SystemClock
 from multichannel.contacts import ContactPoint
+from multichannel.dispatch import DeliveryEvent
 from multichannel.errors import ConfigurationError, MultichannelError
 
 if TYPE_CHECKING:
@@ -38,6 +40,7 @@ __all__ = [
     "MissingSignature",
     "SendGridSignature",
     "SignatureError",
+    "SignedWebhooks",
     "StaleSignature",
     "TelnyxSignature",
     "TwilioSignature",
@@ -377,3 +380,34 @@ class TelnyxSignature(_TimestampedSignature):
 
     def _check(self, signature: bytes, timestamp: str, body: bytes) -> None:
         self._key.verify(signature, timestamp.encode() + b"|" + body)
+
+
+class SignedWebhooks:
+    """What SendGrid's and Telnyx's webhook readers share: a timestamped signature and a clock.
+
+    A subclass names its signature's class and reads a verified body with
+    `_read`. Raises ConfigurationError for an unreadable key or a tolerance
+    that is not positive.
+    """
+
+    signature: ClassVar[type[SendGridSignature | TelnyxSignature]]
+
+    def __init__(
+        self,
+        *,
+        public_key: str,
+        tolerance: timedelta = timedelta(minutes=5),
+        clock: Clock | None = None,
+    ) -> None:
+        self._signature = self.signature(public_key, tolerance=tolerance)
+        self.clock: Clock = clock or SystemClock()
+
+    def _read(
+        self, body: bytes, headers: Mapping[str, str], parse: Callable[[bytes], list[DeliveryEvent]]
+    ) -> list[DeliveryEvent]:
+        """``parse(body)`` once the signature over ``body`` is verified at the clock's now."""
+        self._signature.verify(body=body, headers=headers, now=self.clock.now())
+        return parse(body)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(tolerance={self._signature.tolerance!r})"

@@ -12,15 +12,15 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
-from multichannel.clock import Clock, SystemClock
 from multichannel.dispatch import DeliveryEvent, EventKind
 from multichannel.webhooks._signatures import (
     MalformedWebhook,
     SendGridSignature,
+    SignedWebhooks,
     excerpt,
     point_address,
 )
@@ -137,7 +137,7 @@ def _detail(name: str, words: str, item: dict[str, Any]) -> str:
     return f"{words}: {excerpt(reason)}" if reason else words
 
 
-class SendGridWebhooks:
+class SendGridWebhooks(SignedWebhooks):
     """Verifies SendGrid's signed Event Webhook and turns its batches into `DeliveryEvent`s.
 
     ``public_key`` is the verification key SendGrid shows for the signed Event
@@ -146,15 +146,7 @@ class SendGridWebhooks:
     ConfigurationError for an unreadable key or a tolerance that is not positive.
     """
 
-    def __init__(
-        self,
-        *,
-        public_key: str,
-        tolerance: timedelta = timedelta(minutes=5),
-        clock: Clock | None = None,
-    ) -> None:
-        self._signature = SendGridSignature(public_key, tolerance=tolerance)
-        self.clock: Clock = clock or SystemClock()
+    signature = SendGridSignature
 
     def events(self, *, body: bytes, headers: Mapping[str, str]) -> list[DeliveryEvent]:
         """Verify and read one batch.
@@ -163,8 +155,4 @@ class SendGridWebhooks:
         for a missing, wrong or stale signature, MalformedWebhook for a body
         that is not a batch.
         """
-        self._signature.verify(body=body, headers=headers, now=self.clock.now())
-        return parse_events(body)
-
-    def __repr__(self) -> str:
-        return f"SendGridWebhooks(tolerance={self._signature.tolerance!r})"
+        return self._read(body, headers, parse_events)

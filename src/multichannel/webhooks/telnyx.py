@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
-from multichannel.clock import Clock, SystemClock
 from multichannel.dispatch import DeliveryEvent, EventKind
 from multichannel.webhooks._signatures import (
     MalformedWebhook,
+    SignedWebhooks,
     TelnyxSignature,
     excerpt,
     point_address,
@@ -93,7 +93,7 @@ def _time(value: Any) -> datetime | None:
     return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
-class TelnyxWebhooks:
+class TelnyxWebhooks(SignedWebhooks):
     """Verifies Telnyx's Ed25519 signature and turns its fax webhooks into `DeliveryEvent`s.
 
     ``public_key`` is the base64 public key from the Telnyx portal. A signature
@@ -102,15 +102,7 @@ class TelnyxWebhooks:
     that is not positive.
     """
 
-    def __init__(
-        self,
-        *,
-        public_key: str,
-        tolerance: timedelta = timedelta(minutes=5),
-        clock: Clock | None = None,
-    ) -> None:
-        self._signature = TelnyxSignature(public_key, tolerance=tolerance)
-        self.clock: Clock = clock or SystemClock()
+    signature = TelnyxSignature
 
     def fax_events(self, *, body: bytes, headers: Mapping[str, str]) -> list[DeliveryEvent]:
         """Verify and read one fax webhook.
@@ -119,8 +111,4 @@ class TelnyxWebhooks:
         for a missing, wrong or stale signature, MalformedWebhook for a body
         that is not a Telnyx webhook.
         """
-        self._signature.verify(body=body, headers=headers, now=self.clock.now())
-        return parse_fax_events(body)
-
-    def __repr__(self) -> str:
-        return f"TelnyxWebhooks(tolerance={self._signature.tolerance!r})"
+        return self._read(body, headers, parse_fax_events)
