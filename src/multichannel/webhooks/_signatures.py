@@ -46,6 +46,7 @@ __all__ = [
     "TwilioSignature",
     "excerpt",
     "header",
+    "load_json",
     "point_address",
 ]
 
@@ -134,6 +135,18 @@ def _decode_signature(provider: str, signature: str) -> bytes:
         raise InvalidSignature(
             f"the {provider} signature header is not base64", provider=provider
         ) from None
+
+
+def load_json(body: bytes | str, provider: str) -> Any:
+    """The JSON document ``body`` holds; MalformedWebhook when it holds none, or nests too deep."""
+    import json
+
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, ValueError):
+        raise MalformedWebhook("the body is not JSON", provider=provider) from None
+    except RecursionError:
+        raise MalformedWebhook("the body's JSON is nested too deeply", provider=provider) from None
 
 
 def _check_fresh(provider: str, sent: datetime, now: datetime, tolerance: timedelta) -> None:

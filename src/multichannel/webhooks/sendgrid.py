@@ -9,7 +9,6 @@ X-Message-Id the adapter kept as the provider id.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -22,6 +21,7 @@ from multichannel.webhooks._signatures import (
     SendGridSignature,
     SignedWebhooks,
     excerpt,
+    load_json,
     point_address,
 )
 
@@ -64,12 +64,7 @@ def parse_events(body: bytes | str) -> list[DeliveryEvent]:
     Raises MalformedWebhook when the body is not a JSON array, or is nested
     deeper than the interpreter's recursion limit.
     """
-    try:
-        batch = json.loads(body)
-    except (UnicodeDecodeError, ValueError):
-        raise MalformedWebhook("the body is not JSON", provider=_PROVIDER) from None
-    except RecursionError:
-        raise MalformedWebhook("the body's JSON is nested too deeply", provider=_PROVIDER) from None
+    batch = load_json(body, _PROVIDER)
     if not isinstance(batch, list):
         raise MalformedWebhook("the body is not a JSON array of events", provider=_PROVIDER)
     events = []

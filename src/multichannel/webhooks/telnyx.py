@@ -7,7 +7,6 @@ the fax (the webhook's own ``data.id`` names the webhook, not the fax).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from types import MappingProxyType
@@ -19,6 +18,7 @@ from multichannel.webhooks._signatures import (
     SignedWebhooks,
     TelnyxSignature,
     excerpt,
+    load_json,
     point_address,
 )
 
@@ -45,12 +45,7 @@ def parse_fax_events(body: bytes | str) -> list[DeliveryEvent]:
     deeper than the interpreter's recursion limit included), or a delivered or
     failed fax has no ``fax_id``.
     """
-    try:
-        document = json.loads(body)
-    except (UnicodeDecodeError, ValueError):
-        raise MalformedWebhook("the body is not JSON", provider=_PROVIDER) from None
-    except RecursionError:
-        raise MalformedWebhook("the body's JSON is nested too deeply", provider=_PROVIDER) from None
+    document = load_json(body, _PROVIDER)
     data = document.get("data") if isinstance(document, dict) else None
     if not isinstance(data, dict) or not isinstance(data.get("event_type"), str):
         raise MalformedWebhook("the body has no data.event_type", provider=_PROVIDER)
