@@ -37,6 +37,7 @@ from multichannel import (
     Store,
     Window,
 )
+from multichannel.store.base import create_many, release_many
 
 T0 = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)  # Monday 09:00 in Detroit
 MON_2200 = datetime(2026, 3, 3, 3, 0, tzinfo=UTC)  # Monday 22:00 in Detroit: quiet
@@ -206,6 +207,118 @@ class TestIdempotencyKeys:
         store.create(make("d2"))
 
         assert sorted(ids(list(store.dispatches()))) == ["d1", "d2"]
+
+
+class TestCreateMany:
+    """`create_many`: one call (one transaction on SQL) with `create`'s idempotency keys."""
+
+    def test_each_new_dispatch_is_stored_and_returned_in_the_order_given(
+        self, store: Store
+    ) -> None:
+        batch = [make("d1"), make("d2", contact=BOB), make("d3", contact=CAROL, due=None)]
+
+        created = create_many(store, batch)
+
+        assert created == batch
+        assert [store.get(dispatch.id) for dispatch in batch] == batch
+        assert ids(store.due(T0)) == ["d1", "d2"]
+
+    def test_an_empty_batch_stores_nothing(self, store: Store) -> None:
+        assert create_many(store, []) == []
+        assert list(store.dispatches()) == []
+
+    def test_a_key_used_twice_in_one_batch_stores_the_first_and_returns_it_for_both(
+        self, store: Store
+    ) -> None:
+        keyed = NOTICE.model_copy(update={"key": "k-1"})
+        batch = [
+            make("d1", message=keyed),
+            make("d2", contact=BOB, message=keyed),
+            make("d3", message=keyed, created=T0 + timedelta(minutes=5)),
+            make("d4"),
+        ]
+
+        created = create_many(store, batch)
+
+        assert ids(created) == ["d1", "d2", "d1", "d4"]
+        assert created[2] == batch[0]
+        assert created[2] is not created[0]
+        assert store.get("d3") is None
+        assert sorted(ids(list(store.dispatches()))) == ["d1", "d2", "d4"]
+
+    def test_a_key_already_stored_returns_the_stored_dispatch_and_writes_nothing(
+        self, store: Store
+    ) -> None:
+        keyed = NOTICE.model_copy(update={"key": "k-1"})
+        stored = store.create(
+            make("d1", message=keyed, attempts=(tried("sms", ALICE.points[0].address, T0),))
+        )
+
+        created = create_many(
+            store, [make("d2", message=keyed), make("d3", message=keyed), make("d4", contact=BOB)]
+        )
+
+        assert ids(created) == ["d1", "d1", "d4"]
+        assert created[0] == stored
+        assert store.get("d2") is None
+        assert store.get("d3") is None
+        assert sorted(ids(list(store.dispatches()))) == ["d1", "d4"]
+
+    def test_dispatches_created_with_attempts_are_indexed(self, store: Store) -> None:
+        create_many(
+            store,
+            [
+                make("d1", attempts=(tried("sms", ALICE.points[0].address, T0, "p-1"),)),
+                make("d2", contact=BOB, attempts=(tried("email", "bob@example.com", T0, "p-2"),)),
+            ],
+        )
+
+        assert [
+            d.id for d in [store.find_by_provider_id("p-1"), store.find_by_provider_id("p-2")] if d
+        ] == [
+            "d1",
+            "d2",
+        ]
+        assert ids(store.dispatches_that_tried("sms", ALICE.points[0].address)) == ["d1"]
+
+    def test_the_fallback_without_create_many_gives_the_same_results(self, store: Store) -> None:
+        keyed = NOTICE.model_copy(update={"key": "k-1"})
+        store.create(make("d0", message=keyed))
+
+        created = create_many(OneAtATime(store), [make("d1", message=keyed), make("d2")])
+
+        assert ids(created) == ["d0", "d2"]
+        assert sorted(ids(list(store.dispatches()))) == ["d0", "d2"]
+
+
+class TestReleaseMany:
+    def test_the_owners_leases_end_and_anothers_stay(self, store: Store) -> None:
+        for name in ("d1", "d2", "d3"):
+            store.create(make(name))
+        store.claim_due(T0, lease=LEASE, owner="a", limit=2)
+        store.claim_due(T0, lease=LEASE, owner="b")
+
+        release_many(store, ["d1", "d2", "d3", "nobody"], "a")
+        release_many(store, [], "a")
+
+        assert ids(store.claim_due(T0, lease=LEASE, owner="c")) == ["d1", "d2"]
+
+    def test_the_fallback_without_release_many_releases_each(self, store: Store) -> None:
+        for name in ("d1", "d2"):
+            store.create(make(name))
+        store.claim_due(T0, lease=LEASE, owner="a")
+
+        release_many(OneAtATime(store), ["d1", "d2"], "a")
+
+        assert ids(store.claim_due(T0, lease=LEASE, owner="b")) == ["d1", "d2"]
+
+
+class OneAtATime:
+    """A store of one's own written before `create_many` and `release_many` existed."""
+
+    def __init__(self, inner: Store) -> None:
+        self.create = inner.create
+        self.release = inner.release
 
 
 class TestIndexes:

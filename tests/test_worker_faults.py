@@ -252,13 +252,13 @@ class TestStoreOutages:
         dispatcher = Dispatcher(adapters=[provider], clock=clock, store=store)
         [dispatch_id] = seed(dispatcher, clock, 1)
         # Gone between the claim and the read before acting, and for the
-        # release after it: nothing was sent, and the step stays leased.
+        # batch's release after it: nothing was sent, and the step stays leased.
         store.fail(3, first="get")
 
         performed = Worker(dispatcher, lease=timedelta(minutes=2)).run(stop=stop)
 
         assert performed == 1
-        assert store.failed == ["get", "release", "claim_due"]
+        assert store.failed == ["get", "release_many", "claim_due"]
         assert provider.sends() == {dispatch_id: 1}
         (sent_at,) = [at for _, _, at in provider.tries]
         assert sent_at > TUE_0800 + timedelta(minutes=2), "taken again only after its lease"

@@ -6,6 +6,11 @@ killed mid-step leaves its lease to expire, and the next worker takes over; a
 send that was under way when it died is found by the dispatcher and handled by
 its ``interrupted`` policy instead of being sent blindly again.
 
+A batch is claimed in one call (`Store.claim_due` with ``limit``) and its leases
+are given up together when the batch ends, in one call where the store has
+``release_many`` (see `multichannel.store.base.BatchStore`) and one step at a
+time where it has not.
+
 A store that cannot be reached (a database restart, a dropped connection, a
 failover) does not end `Worker.run`: it logs, waits a little longer each time,
 and tries again until the store answers.
@@ -32,6 +37,7 @@ if TYPE_CHECKING:
 from multichannel.dispatch import Dispatch
 from multichannel.dispatcher import Dispatcher
 from multichannel.errors import ConfigurationError
+from multichannel.store.base import release_many
 
 __all__ = ["Worker"]
 
@@ -162,32 +168,30 @@ class Worker:
         return claimed, lease_left
 
     @contextmanager
-    def _held(self, claimed: list[Dispatch]) -> Iterator[Callable[[Dispatch], None]]:
-        """Hand out a release for each step; release whatever is left if a step raises."""
-        held = {dispatch.id for dispatch in claimed}
+    def _held(self, claimed: list[Dispatch]) -> Iterator[None]:
+        """Give up the batch's leases when it ends, performed or not, in one call.
 
-        def release(dispatch: Dispatch) -> None:
-            held.discard(dispatch.id)
-            self.dispatcher.store.release(dispatch.id, self.name)
-
+        A step performed early in a batch stays leased until the batch ends;
+        should it be due again before then, this worker's next claim takes it.
+        """
         try:
-            yield release
+            yield
         finally:
-            for dispatch_id in sorted(held):
-                try:
-                    self.dispatcher.store.release(dispatch_id, self.name)
-                except Exception as error:
-                    if not _unreachable(error):
-                        raise
-                    # Nothing is lost: the leases run out by themselves, and
-                    # whichever worker claims the steps next performs them.
-                    logger.warning(
-                        "%d step(s) stay leased to %s until the lease ends: %s",
-                        len(held),
-                        self.name,
-                        _why(error),
-                    )
-                    break
+            held = sorted(dispatch.id for dispatch in claimed)
+            try:
+                if held:
+                    release_many(self.dispatcher.store, held, self.name)
+            except Exception as error:
+                if not _unreachable(error):
+                    raise
+                # Nothing is lost: the leases run out by themselves, and
+                # whichever worker claims the steps next performs them.
+                logger.warning(
+                    "%d step(s) stay leased to %s until the lease ends: %s",
+                    len(held),
+                    self.name,
+                    _why(error),
+                )
 
     def _still_due(self, claimed: Dispatch, lease_left: Callable[[], bool]) -> Dispatch | None:
         """The stored dispatch if it is ours and still due, read again just before acting."""
@@ -223,7 +227,7 @@ class Worker:
     def _run_batch(self, stop: threading.Event | None) -> int:
         claimed, lease_left = self._claim()
         performed = 0
-        with self._held(claimed) as release:
+        with self._held(claimed):
             for step in claimed:
                 if stop is not None and stop.is_set():
                     break  # the steps not begun are released for another worker
@@ -231,13 +235,12 @@ class Worker:
                 if dispatch is not None:
                     self.dispatcher.advance(dispatch)
                     performed += 1
-                release(step)
         return performed
 
     async def _arun_batch(self, stop: asyncio.Event | None) -> int:
         claimed, lease_left = self._claim()
         performed = 0
-        with self._held(claimed) as release:
+        with self._held(claimed):
             for step in claimed:
                 if stop is not None and stop.is_set():
                     break
@@ -245,7 +248,6 @@ class Worker:
                 if dispatch is not None:
                     await self.dispatcher.aadvance(dispatch)
                     performed += 1
-                release(step)
         return performed
 
     def run(self, *, stop: threading.Event | None = None, until_idle: bool = False) -> int:

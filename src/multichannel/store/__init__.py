@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from multichannel.store.base import Store
+from multichannel.store.base import BatchStore, Store
 from multichannel.store.memory import MemoryStore
 
 if TYPE_CHECKING:
     from multichannel.store.sql import SQLStore
 
-__all__ = ["MemoryStore", "SQLStore", "Store"]
+__all__ = ["BatchStore", "MemoryStore", "SQLStore", "Store"]
 
 
 def __getattr__(name: str) -> Any:

@@ -1,4 +1,11 @@
-"""The store interface: where dispatches, indexes, opt-outs and due steps live."""
+"""The store interface: where dispatches, indexes, opt-outs and due steps live.
+
+`Store` is what every store implements. `BatchStore` adds optional methods that
+do many dispatches' work in one call (one transaction on a SQL store); the
+library asks for each of them by name (`create_many` and `release_many` here do
+that) and falls back to `Store`'s one-at-a-time methods when a store lacks it,
+so a store written before they existed keeps working unchanged.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +15,7 @@ from typing import Protocol, runtime_checkable
 
 from multichannel.dispatch import DeliveryEvent, Dispatch, Status
 
-__all__ = ["Store"]
+__all__ = ["BatchStore", "Store", "create_many", "release_many"]
 
 
 @runtime_checkable
@@ -104,3 +111,51 @@ class Store(Protocol):
     def remember_inbound(self, key: str, at: datetime) -> None:
         """Remember that the inbound message with this key has been recorded."""
         ...
+
+
+@runtime_checkable
+class BatchStore(Store, Protocol):
+    """A `Store` that also creates and releases many dispatches in one call.
+
+    Each method is optional and looked up by name on its own: a store may
+    define either, both or neither (`create_many` and `release_many` below fall
+    back to the `Store` methods, one dispatch at a time).
+    """
+
+    def create_many(self, dispatches: Iterable[Dispatch]) -> list[Dispatch]:
+        """`create` each dispatch, all or none of them, in the order given; what each returned.
+
+        Idempotency keys work as in `create`: for a (contact, key) already stored
+        the stored dispatch is returned and nothing is written, and of two in
+        ``dispatches`` with one (contact, key) the first is stored and returned
+        for both. A store with transactions writes them in one, so that an
+        error (an id already taken) stores none of them.
+        """
+        ...
+
+    def release_many(self, dispatch_ids: Iterable[str], owner: str) -> None:
+        """`release` each of these dispatches: ``owner``'s leases end, others' are left alone."""
+        ...
+
+
+def create_many(store: Store, dispatches: Iterable[Dispatch]) -> list[Dispatch]:
+    """``store.create_many(dispatches)`` if the store has it, else ``store.create`` for each.
+
+    The fallback stores them one at a time, so an error may leave the earlier
+    ones stored.
+    """
+    batch = getattr(store, "create_many", None)
+    if callable(batch):
+        created: list[Dispatch] = batch(dispatches)
+        return created
+    return [store.create(dispatch) for dispatch in dispatches]
+
+
+def release_many(store: Store, dispatch_ids: Iterable[str], owner: str) -> None:
+    """``store.release_many(dispatch_ids, owner)`` if the store has it, else ``store.release``."""
+    batch = getattr(store, "release_many", None)
+    if callable(batch):
+        batch(dispatch_ids, owner)
+        return
+    for dispatch_id in dispatch_ids:
+        store.release(dispatch_id, owner)

@@ -194,3 +194,12 @@ class MemoryStore:
 
     def __repr__(self) -> str:
         return f"MemoryStore(dispatches={len(self._dispatches)})"
+
+    def create_many(self, dispatches: Iterable[Dispatch]) -> list[Dispatch]:
+        """`create` each dispatch in turn; what each returned (a key used twice: the first)."""
+        return [self.create(dispatch) for dispatch in dispatches]
+
+    def release_many(self, dispatch_ids: Iterable[str], owner: str) -> None:
+        """`release` each of these dispatches: ``owner``'s leases end, others' are left alone."""
+        for dispatch_id in dispatch_ids:
+            self.release(dispatch_id, owner)
