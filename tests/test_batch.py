@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator
 
 import pytest
 
@@ -14,15 +14,18 @@ from multichannel import (
     Contact,
     ContactPoint,
     Content,
+    Dispatch,
     Dispatcher,
     IdempotencyConflict,
     ManualClock,
+    MemoryStore,
     Message,
     Outbox,
     Preferences,
     Receipt,
     SendContext,
     Status,
+    Window,
 )
 
 NEWS = Message(body="Our opening hours change next week.")
@@ -249,6 +252,117 @@ class TestSendMany:
         dispatcher = Dispatcher(adapters=[outbox], clock=clock)
 
         assert list(dispatcher.send_many([], NEWS)) == []
+
+
+class CountingStore(MemoryStore):
+    """A memory store that counts how it was asked to create dispatches."""
+
+    def __init__(self, *, batches_fail: bool = False) -> None:
+        super().__init__()
+        self.batches: list[int] = []
+        self.singles = 0
+        self.batches_fail = batches_fail
+
+    def create_many(self, dispatches: Iterable[Dispatch]) -> list[Dispatch]:
+        chosen = list(dispatches)
+        self.batches.append(len(chosen))
+        if self.batches_fail:
+            raise RuntimeError("the batch could not be written")
+        self._in_batch = True
+        try:
+            return super().create_many(chosen)
+        finally:
+            self._in_batch = False
+
+    def create(self, dispatch: Dispatch) -> Dispatch:
+        if not getattr(self, "_in_batch", False):
+            self.singles += 1
+        return super().create(dispatch)
+
+
+def night_member(number: int) -> Contact:
+    """A member whose only channel is quiet at the clock's hour (10:00 in Detroit)."""
+    return member(number).model_copy(
+        update={
+            "preferences": Preferences(
+                channels=["email"], quiet_hours=[Window(start="08:00", end="20:00")]
+            )
+        }
+    )
+
+
+class TestSendManyForLater:
+    def test_steps_for_later_are_stored_together_and_sends_one_by_one(
+        self, clock: ManualClock, outbox: Outbox
+    ) -> None:
+        store = CountingStore()
+        contacts = [night_member(n) if n % 2 else member(n) for n in range(20)]
+        dispatcher = Dispatcher(adapters=[outbox], clock=clock, store=store)
+
+        results = list(dispatcher.send_many(contacts, NEWS, concurrency=8))
+
+        statuses = {
+            result.contact.id: result.dispatch.status for result in results if result.dispatch
+        }
+        assert all(result.ok for result in results)
+        assert {statuses[f"member-{n}"] for n in range(1, 20, 2)} == {Status.SCHEDULED}
+        assert {statuses[f"member-{n}"] for n in range(0, 20, 2)} == {Status.ACCEPTED}
+        assert sum(store.batches) == 10
+        assert len(store.batches) < 10
+        assert store.singles == 10
+        assert len(outbox.sent) == 10
+        stored = store.get(results[0].dispatch.id) if results[0].dispatch else None
+        assert stored is not None
+
+    def test_a_step_for_later_reads_as_if_sent_alone(
+        self, clock: ManualClock, outbox: Outbox
+    ) -> None:
+        alone = Dispatcher(adapters=[outbox], clock=clock).send(night_member(1), NEWS)
+        batch = Dispatcher(adapters=[outbox], clock=clock, store=CountingStore())
+        [result] = list(batch.send_many([night_member(1)], NEWS))
+
+        assert result.dispatch is not None
+        assert result.dispatch.timeline() == alone.timeline()
+        assert result.dispatch.next_action_at == alone.next_action_at
+        assert batch.get(result.dispatch.id).timeline() == alone.timeline()
+
+    def test_a_key_used_twice_in_one_chunk_gives_one_dispatch(
+        self, clock: ManualClock, outbox: Outbox
+    ) -> None:
+        keyed = NEWS.model_copy(update={"key": "news-week-10"})
+        store = CountingStore()
+        dispatcher = Dispatcher(adapters=[outbox], clock=clock, store=store)
+
+        results = list(dispatcher.send_many([night_member(1), night_member(1)], keyed))
+
+        ids = {result.dispatch.id for result in results if result.dispatch}
+        assert len(ids) == 1
+        assert len(list(store.dispatches())) == 1
+
+    def test_a_key_reused_for_another_message_fails_only_that_contact(
+        self, clock: ManualClock, outbox: Outbox
+    ) -> None:
+        keyed = NEWS.model_copy(update={"key": "news-week-10"})
+        dispatcher = Dispatcher(adapters=[outbox], clock=clock, store=CountingStore())
+        dispatcher.send(night_member(3), keyed.model_copy(update={"body": "An older text"}))
+
+        results = list(dispatcher.send_many([night_member(n) for n in range(6)], keyed))
+
+        failed = [result for result in results if not result.ok]
+        assert [result.contact.id for result in failed] == ["member-3"]
+        assert isinstance(failed[0].error, IdempotencyConflict)
+
+    def test_when_storing_together_fails_each_is_stored_alone(
+        self, clock: ManualClock, outbox: Outbox
+    ) -> None:
+        store = CountingStore(batches_fail=True)
+        dispatcher = Dispatcher(adapters=[outbox], clock=clock, store=store)
+
+        results = list(dispatcher.send_many([night_member(n) for n in range(5)], NEWS))
+
+        assert all(result.ok for result in results)
+        assert store.singles == 5
+        assert len(list(store.dispatches())) == 5
 
 
 class TestAsendMany:

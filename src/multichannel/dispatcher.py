@@ -9,11 +9,18 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Collection,
+    Iterable,
+    Iterator,
+)
 from datetime import datetime, timedelta
 from typing import Literal, TypeVar
 
-from multichannel._engine.batch import BatchResult, run_batch, run_batch_async
+from multichannel._engine.batch import BatchResult, Prepared, run_batch, run_batch_async
 from multichannel._engine.events import Effect, apply_event, find_attempt, find_dispatch
 from multichannel._engine.retries import acall_with_retries, call_with_retries
 from multichannel._engine.saving import change_until_saved, read_again, save_unless_stale
@@ -35,6 +42,7 @@ from multichannel.errors import (
 )
 from multichannel.messages import Message
 from multichannel.store import MemoryStore, Store
+from multichannel.store.base import create_many
 from multichannel.strategy import Action, FallbackStrategy, RetryPolicy
 
 __all__ = ["Dispatcher"]
@@ -258,8 +266,10 @@ class Dispatcher:
 
         Contacts are read lazily, so memory stays flat however many there are.
         One contact's failure is reported in its result and never stops the rest.
+        Dispatches whose first step is for later (quiet hours) or none are
+        stored together, in one write where the store can (`BatchStore`).
         """
-        return run_batch(self.send, contacts, message, concurrency, progress)
+        return run_batch(self._preparer(message), contacts, concurrency, progress)
 
     def asend_many(
         self,
@@ -271,6 +281,70 @@ class Dispatcher:
     ) -> AsyncIterator[BatchResult]:
         """The async twin of `send_many`; contacts may come from an async iterable."""
         return run_batch_async(self.asend, contacts, message, concurrency, progress)
+
+    def _preparer(self, message: Message) -> Callable[[list[Contact]], list[Prepared]]:
+        """How `send_many` prepares a chunk of contacts: every first decision at once.
+
+        The chunk's opt-outs are read in one look-up, and the dispatches that
+        wait or stop are stored in one `create_many`; the others are sends for
+        the threads. Should storing them together fail, each is stored on its
+        own, so that one bad dispatch fails only its contact.
+        """
+
+        def prepare(chunk: list[Contact]) -> list[Prepared]:
+            opted_out = self.store.opted_out(
+                (point.channel, point.address) for contact in chunk for point in contact.points
+            )
+            prepared: list[Prepared | tuple[Dispatch, Action]] = []
+            for contact in chunk:
+                try:
+                    prepared.append(self._fresh(contact, message, opted_out))
+                except Exception as error:
+                    prepared.append(BatchResult(contact, None, error))
+            later = [
+                item for item in prepared if isinstance(item, tuple) and item[1].kind != "send"
+            ]
+            try:
+                stored = (
+                    dict(
+                        zip(
+                            (id(fresh) for fresh, _ in later),
+                            create_many(self.store, [fresh for fresh, _ in later]),
+                            strict=True,
+                        )
+                    )
+                    if later
+                    else {}
+                )
+            except Exception:
+                logger.warning(
+                    "storing %d dispatches together failed; storing each alone", len(later)
+                )
+                stored = {}
+            return [
+                self._prepared(
+                    contact, item, stored.get(id(item[0])) if isinstance(item, tuple) else None
+                )
+                for contact, item in zip(chunk, prepared, strict=True)
+            ]
+
+        return prepare
+
+    def _prepared(
+        self,
+        contact: Contact,
+        item: Prepared | tuple[Dispatch, Action],
+        stored: Dispatch | None,
+    ) -> Prepared:
+        if not isinstance(item, tuple):
+            return item
+        fresh, action = item
+        if stored is None:
+            return lambda: self._drive(self._created(fresh, action, self.store.create(fresh)))
+        try:
+            return BatchResult(contact, self._drive(self._created(fresh, action, stored)), None)
+        except Exception as error:
+            return BatchResult(contact, None, error)
 
     # Drivers: the only places that call adapters.
 
@@ -307,6 +381,17 @@ class Dispatcher:
     # The loop, written once.
 
     def _start(self, contact: Contact, message: Message) -> Steps[Dispatch]:
+        fresh, action = self._fresh(contact, message, self._opted_out(contact))
+        return (yield from self._created(fresh, action, self.store.create(fresh)))
+
+    def _fresh(
+        self, contact: Contact, message: Message, opted_out: Collection[tuple[str, str]]
+    ) -> tuple[Dispatch, Action]:
+        """A new dispatch and its first decision, made before it is stored.
+
+        A first step that waits or stops is written with the dispatch, in one
+        write; a send is decided again once the dispatch is stored (`_created`).
+        """
         now = self.clock.now()
         fresh = Dispatch(
             id=uuid.uuid4().hex,
@@ -319,15 +404,24 @@ class Dispatcher:
             dry_run=self.registry.dry_run,
         )
         fresh.note(now, f"dispatch created for contact {contact.id}")
-        dispatch = self.store.create(fresh)
-        if dispatch.id != fresh.id:
-            if dispatch.message.fingerprint() != message.fingerprint():
+        action = self._decide(fresh, now, opted_out)
+        if action.kind != "send":
+            self._log(fresh, action)
+            self._follow(fresh, action, now)
+        return fresh, action
+
+    def _created(self, fresh: Dispatch, action: Action, stored: Dispatch) -> Steps[Dispatch]:
+        """Go on with ``fresh`` as ``create`` answered: its own copy, or one keyed alike."""
+        if stored.id != fresh.id:
+            if stored.message.fingerprint() != fresh.message.fingerprint():
                 raise IdempotencyConflict(
-                    f"key {message.key!r} was already used for contact {contact.id!r} "
-                    f"with a different message (dispatch {dispatch.id})"
+                    f"key {fresh.message.key!r} was already used for contact "
+                    f"{fresh.contact_id!r} with a different message (dispatch {stored.id})"
                 )
-            return dispatch
-        return (yield from self._advance(dispatch))
+            return stored
+        if action.kind != "send":
+            return stored
+        return (yield from self._advance(stored))
 
     def _resume(self, dispatch_id: str, sent: bool) -> Steps[Dispatch]:
         while True:
@@ -394,16 +488,7 @@ class Dispatcher:
                 assert current is not None
                 current.outcome = Outcome.UNANSWERED
                 dispatch.note(now, f"no answer on {current.channel} {current.address} in time")
-            action = self.strategy.decide(
-                dispatch.contact,
-                dispatch.message,
-                now=now,
-                attempts=dispatch.attempts,
-                channels=self.registry.channels,
-                opted_out=self.store.opted_out(
-                    (point.channel, point.address) for point in dispatch.contact.points
-                ),
-            )
+            action = self._decide(dispatch, now, self._opted_out(dispatch.contact))
             self._log(dispatch, action)
             if action.kind == "send" and action.point is not None:
                 dispatch, waits = yield from self._send_on(dispatch, action.point)
@@ -417,12 +502,33 @@ class Dispatcher:
                 if drained is not None:
                     dispatch = drained
                 continue
-            dispatch.status = action.status
-            dispatch.next_action_at = action.until if action.kind == "wait" else None
-            dispatch.updated_at = now
+            self._follow(dispatch, action, now)
             if self._saved(dispatch):
                 return dispatch
             dispatch = self._reload(dispatch)
+
+    def _opted_out(self, contact: Contact) -> frozenset[tuple[str, str]]:
+        """Which of the contact's points the store knows to have opted out."""
+        return self.store.opted_out((point.channel, point.address) for point in contact.points)
+
+    def _decide(
+        self, dispatch: Dispatch, now: datetime, opted_out: Collection[tuple[str, str]]
+    ) -> Action:
+        return self.strategy.decide(
+            dispatch.contact,
+            dispatch.message,
+            now=now,
+            attempts=dispatch.attempts,
+            channels=self.registry.channels,
+            opted_out=opted_out,
+        )
+
+    @staticmethod
+    def _follow(dispatch: Dispatch, action: Action, now: datetime) -> None:
+        """Put ``dispatch`` where a wait or a stop leaves it (not saved)."""
+        dispatch.status = action.status
+        dispatch.next_action_at = action.until if action.kind == "wait" else None
+        dispatch.updated_at = now
 
     def _wait_is_over(self, dispatch: Dispatch, now: datetime) -> bool:
         """True when the latest send expected an answer and its wait has run out."""

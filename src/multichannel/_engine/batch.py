@@ -20,7 +20,7 @@ from multichannel.messages import Message
 if TYPE_CHECKING:
     import asyncio
 
-__all__ = ["BatchResult", "run_batch", "run_batch_async"]
+__all__ = ["BatchResult", "Prepared", "run_batch", "run_batch_async"]
 
 
 @dataclass(frozen=True)
@@ -42,33 +42,32 @@ def _check_concurrency(concurrency: int) -> None:
         raise ValueError(f"concurrency must be at least 1, not {concurrency}")
 
 
+Prepared = BatchResult | Callable[[], Dispatch]
+"""What a batch's preparation made of a contact: its result already, or the send still to make."""
+
+
 def run_batch(
-    send: Callable[[Contact, Message], Dispatch],
+    prepare: Callable[[list[Contact]], list[Prepared]],
     contacts: Iterable[Contact],
-    message: Message,
     concurrency: int,
     progress: Callable[[BatchResult], None] | None,
 ) -> Iterator[BatchResult]:
-    """Call ``send`` for each contact on up to ``concurrency`` threads, yielding as each ends.
+    """Prepare contacts a chunk at a time, send what is left on up to ``concurrency`` threads.
 
-    Contacts are read in the caller's thread, one ahead of a free thread, so a
-    generator is never read from two threads and never drained ahead of the
-    sends. Raises ValueError at once (not on first iteration) for a
-    concurrency below 1.
+    ``prepare`` runs in the caller's thread on each chunk read (up to the free
+    places of ``concurrency``), and answers for each contact either its result
+    (a step written for later needs no thread) or a call that sends to it.
+    Results come as each ends. Contacts are read only in the caller's thread,
+    never ahead of the free places, so a generator of any length is read as
+    slowly as the sends go. Raises ValueError at once (not on first iteration)
+    for a concurrency below 1.
     """
     _check_concurrency(concurrency)
-
-    def one(contact: Contact) -> BatchResult:
-        try:
-            return BatchResult(contact, send(contact, message), None)
-        except Exception as error:
-            return BatchResult(contact, None, error)
-
-    return _results(one, iter(contacts), concurrency, progress)
+    return _results(prepare, iter(contacts), concurrency, progress)
 
 
 def _results(
-    one: Callable[[Contact], BatchResult],
+    prepare: Callable[[list[Contact]], list[Prepared]],
     source: Iterator[Contact],
     concurrency: int,
     progress: Callable[[BatchResult], None] | None,
@@ -77,33 +76,49 @@ def _results(
     # not a future and a wait on every pending one.
     import queue
     import threading
+    from collections import deque
 
-    work: queue.SimpleQueue[Contact | None] = queue.SimpleQueue()
+    work: queue.SimpleQueue[tuple[Contact, Callable[[], Dispatch]] | None] = queue.SimpleQueue()
     done: queue.SimpleQueue[BatchResult] = queue.SimpleQueue()
+    ready: deque[BatchResult] = deque()
 
     def serve() -> None:
-        while (contact := work.get()) is not None:
-            done.put(one(contact))
+        while (item := work.get()) is not None:
+            contact, send = item
+            try:
+                done.put(BatchResult(contact, send(), None))
+            except Exception as error:
+                done.put(BatchResult(contact, None, error))
 
     threads: list[threading.Thread] = []
-    in_flight = 0
+    in_flight = 0  # read and not yet handed back: prepared, queued or being sent
+    sending = 0  # handed to the threads and not yet back
     exhausted = False
     try:
         while True:
-            while not exhausted and in_flight < concurrency:
-                contact = next(source, None)
-                if contact is None:
-                    exhausted = True
-                    break
-                work.put(contact)
-                in_flight += 1
-                if len(threads) < in_flight:
+            # A new chunk once every prepared result is handed out: a campaign of steps
+            # for later is stored ``concurrency`` at a time, not one by one as places free.
+            if not exhausted and not ready and in_flight < concurrency:
+                chunk = _take(source, concurrency - in_flight)
+                exhausted = len(chunk) < concurrency - in_flight
+                in_flight += len(chunk)
+                for contact, prepared in zip(chunk, _prepared(prepare, chunk), strict=True):
+                    if isinstance(prepared, BatchResult):
+                        ready.append(prepared)
+                    else:
+                        work.put((contact, prepared))
+                        sending += 1
+                while len(threads) < sending:
                     thread = threading.Thread(target=serve, name="multichannel-send", daemon=True)
                     thread.start()
                     threads.append(thread)
-            if not in_flight:
+            if ready:
+                result = ready.popleft()
+            elif sending:
+                result = done.get()
+                sending -= 1
+            else:
                 return
-            result = done.get()
             in_flight -= 1
             if progress is not None:
                 progress(result)
@@ -114,6 +129,27 @@ def _results(
             work.put(None)
         for thread in threads:
             thread.join()
+
+
+def _prepared(
+    prepare: Callable[[list[Contact]], list[Prepared]], chunk: list[Contact]
+) -> list[Prepared]:
+    """``prepare(chunk)``; should it fail as a whole, the error is each contact's result."""
+    try:
+        return prepare(chunk)
+    except Exception as error:
+        return [BatchResult(contact, None, error) for contact in chunk]
+
+
+def _take(source: Iterator[Contact], count: int) -> list[Contact]:
+    """Up to ``count`` contacts from ``source``; fewer once it ends (or gives None)."""
+    chunk = []
+    for _ in range(count):
+        contact = next(source, None)
+        if contact is None:
+            break
+        chunk.append(contact)
+    return chunk
 
 
 async def _aiter(contacts: Iterable[Contact] | AsyncIterable[Contact]) -> AsyncIterator[Contact]:
