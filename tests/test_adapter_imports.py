@@ -134,6 +134,18 @@ def test_every_name_in_all_resolves() -> None:
             "pip install 'multichannel[sendgrid]'",
         ),
         (
+            "SendGridEmail",
+            "aiohttp",
+            "SendGridEmail(api_key='SG.key', from_email='a@clinic.example')",
+            "pip install 'multichannel[sendgrid]'",
+        ),
+        (
+            "TelnyxFax",
+            "aiohttp",
+            "TelnyxFax(api_key='KEY', connection_id='1', from_number='+13125790015')",
+            "pip install 'multichannel[telnyx]'",
+        ),
+        (
             "TelnyxFax",
             "requests",
             "TelnyxFax(api_key='KEY', connection_id='1', from_number='+13125790015')",

@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 import pytest
 import requests
 import responses
+from pytest_httpserver import HTTPServer
 
 from multichannel import (
     ConfigurationError,
@@ -337,7 +338,7 @@ def test_telnyx_errors_map_to_library_errors(
     assert error.provider == "telnyx-fax"
     assert error.status == status
     assert error.code == code
-    assert isinstance(error.__cause__, requests.HTTPError)
+    assert error.__cause__ is None, "a refusal is an answer read, not an exception wrapped"
     if not isinstance(body, str):
         assert body["errors"][0]["detail"] in str(error)
     assert KEY not in str(error)
@@ -591,16 +592,23 @@ def test_from_env_refuses_an_empty_key_without_showing_values(
 
 
 class TestTelnyxFaxContract(AdapterContract):
+    """Sync sends meet `responses`; async sends (aiohttp) meet a real server on 127.0.0.1."""
+
     failures: ClassVar[frozenset[FailureKind]] = frozenset({"transient", "permanent", "provider"})
 
     @pytest.fixture(autouse=True)
-    def _wire(self) -> Iterator[None]:
+    def _wire(self, httpserver_ipv4: HTTPServer) -> Iterator[None]:
+        self.server = httpserver_ipv4
         with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
             self.mock = mock
             yield
 
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.port}"
+
     def make_adapter(self) -> TelnyxFax:
-        return make_fax()
+        return make_fax(self.base_url)
 
     def make_point(self) -> ContactPoint:
         return fax_point
@@ -608,9 +616,16 @@ class TestTelnyxFaxContract(AdapterContract):
     def make_content(self) -> Content:
         return document
 
-    def arrange_accept(self, point: ContactPoint) -> None:
+    def _answer(self, status: int, body: dict[str, Any]) -> None:
         self.mock.reset()
-        self.mock.post(FAXES, json=accepted(point.address), status=202)
+        self.mock.post(f"{self.base_url}/v2/faxes", json=body, status=status)
+        self.server.clear_all_handlers()
+        self.server.expect_request("/v2/faxes", method="POST").respond_with_json(
+            body, status=status
+        )
+
+    def arrange_accept(self, point: ContactPoint) -> None:
+        self._answer(202, accepted(point.address))
 
     def arrange_failure(self, point: ContactPoint, kind: FailureKind) -> None:
         answers: dict[FailureKind, tuple[int, dict[str, Any]]] = {
@@ -621,9 +636,7 @@ class TestTelnyxFaxContract(AdapterContract):
             ),
             "provider": (401, telnyx_error("10009", "Authentication failed", "Bad key.")),
         }
-        status, body = answers[kind]
-        self.mock.reset()
-        self.mock.post(FAXES, json=body, status=status)
+        self._answer(*answers[kind])
 
     def secrets(self) -> Sequence[str]:
         return [KEY]
@@ -633,5 +646,5 @@ class TestTelnyxFaxContract(AdapterContract):
         for kind in sorted(self.failures):
             self.arrange_failure(fax_point, kind)
             with pytest.raises(DeliveryError) as caught:
-                make_fax().send(fax_point, document, CTX)
+                self.make_adapter().send(fax_point, document, CTX)
             assert not isinstance(caught.value, OptedOut)

@@ -9,13 +9,10 @@ adapter is built. Every failure the SDK or the network raises passes through
 
 from __future__ import annotations
 
-import base64
 import logging
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from contextvars import ContextVar
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, Final
@@ -28,6 +25,12 @@ from multichannel._redact import mask_address
 from multichannel.adapters._env import plain_origin_allowed, secret_setting
 from multichannel.adapters._errors import ErrorRule
 from multichannel.adapters._http import retry_after
+from multichannel.adapters._pool import (
+    DEFAULT_MAX_CONNECTIONS,
+    check_max_connections,
+    transport_failure,
+)
+from multichannel.adapters._twilio_http import AsyncTransport, SyncTransport, noted_answer
 from multichannel.errors import (
     ConfigurationError,
     DeliveryError,
@@ -132,22 +135,6 @@ def require_text(value: str | None, setting: str, adapter: str) -> str:
     return text
 
 
-@dataclass(frozen=True)
-class _Answer:
-    status: int
-    retry_after: str | None
-    date: str | None
-
-
-# Retry-After only reaches us on the HTTP response, which the SDK drops when it
-# raises; the transport notes it here, per thread and per task, for translation.
-_last_answer: ContextVar[_Answer | None] = ContextVar("multichannel_twilio_answer", default=None)
-
-
-def _remember(status: int, headers: Mapping[str, str]) -> None:
-    _last_answer.set(_Answer(status, headers.get("Retry-After"), headers.get("Date")))
-
-
 def _origin(base_url: str | None, adapter: str) -> tuple[str, str, str] | None:
     if base_url is None:
         return None
@@ -165,101 +152,14 @@ def _origin(base_url: str | None, adapter: str) -> tuple[str, str, str] | None:
     return parts.scheme, parts.netloc, parts.path.rstrip("/")
 
 
-def _rebase(url: str, origin: tuple[str, str, str] | None) -> str:
-    if origin is None:
-        return url
-    scheme, netloc, prefix = origin
-    parts = urlsplit(url)
-    return urlunsplit((scheme, netloc, prefix + parts.path, parts.query, ""))
-
-
-class _SyncTransport:
-    """The SDK's requests-based client, sent to ``base_url`` and noting each answer."""
-
-    is_async = False
-
-    def __init__(self, *, origin: tuple[str, str, str] | None, timeout: float) -> None:
-        from twilio.http.http_client import TwilioHttpClient  # type: ignore[import-untyped,unused-ignore]
-
-        self._inner = TwilioHttpClient(timeout=timeout)
-        self._origin = origin
-
-    def request(
-        self,
-        method: str,
-        url: str,
-        params: dict[str, object] | None = None,
-        data: dict[str, object] | None = None,
-        headers: dict[str, str] | None = None,
-        auth: tuple[str, str] | None = None,
-        timeout: float | None = None,
-        allow_redirects: bool = False,
-    ) -> Any:
-        _last_answer.set(None)
-        response = self._inner.request(
-            method,
-            _rebase(url, self._origin),
-            params=params,
-            data=data,
-            headers=headers,
-            auth=auth,
-            timeout=timeout,
-            allow_redirects=allow_redirects,
-        )
-        _remember(response.status_code, response.headers)
-        return response
-
-
-class _AsyncTransport:
-    """The SDK's aiohttp client, one session per request so none outlives its event loop."""
-
-    is_async = True
-
-    def __init__(self, *, origin: tuple[str, str, str] | None, timeout: float) -> None:
-        self._origin = origin
-        self._timeout = timeout
-
-    async def request(
-        self,
-        method: str,
-        url: str,
-        params: dict[str, object] | None = None,
-        data: dict[str, object] | None = None,
-        headers: dict[str, str] | None = None,
-        auth: tuple[str, str] | None = None,
-        timeout: float | None = None,
-        allow_redirects: bool = False,
-    ) -> Any:
-        from twilio.http.async_http_client import (  # type: ignore[import-untyped,unused-ignore]
-            AsyncTwilioHttpClient,
-        )
-
-        _last_answer.set(None)
-        if auth is not None:
-            # aiohttp deprecates the BasicAuth object the SDK would build from ``auth``.
-            credentials = base64.b64encode(":".join(auth).encode()).decode("ascii")
-            headers = {**(headers or {}), "Authorization": f"Basic {credentials}"}
-        # The SDK's async client applies no timeout unless given one per request.
-        async with AsyncTwilioHttpClient(timeout=self._timeout) as inner:
-            response = await inner.request(
-                method,
-                _rebase(url, self._origin),
-                params=params,
-                data=data,
-                headers=headers,
-                auth=None,
-                timeout=timeout or self._timeout,
-                allow_redirects=allow_redirects,
-            )
-        _remember(response.status_code, response.headers)
-        return response
-
-
 class TwilioConnection:
     """An account's credentials and the SDK clients, sync and async, that use them.
 
-    Raises ConfigurationError for a blank SID or token, a bad ``base_url`` or
-    ``timeout``, or a missing twilio SDK.
+    Each client keeps its connections for every send: the sync one a pool of up
+    to ``max_connections``, the async one an aiohttp session per event loop with
+    at most ``max_connections`` open. Raises ConfigurationError for a blank SID
+    or token, a bad ``base_url``, ``timeout`` or ``max_connections``, or a
+    missing twilio SDK.
     """
 
     def __init__(
@@ -270,30 +170,44 @@ class TwilioConnection:
         auth_token: str | SecretStr,
         base_url: str | None,
         timeout: float,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
     ) -> None:
         token = secret_setting(auth_token, "auth_token", adapter)
         self.account_sid = require_text(account_sid, "account_sid", adapter)
         if not timeout > 0:
             raise ConfigurationError(f"{adapter}: timeout must be above 0 seconds, not {timeout}")
         self.timeout = float(timeout)
+        self.max_connections = check_max_connections(max_connections, adapter)
         origin = _origin(base_url, adapter)
         try:
             from twilio.rest import Client  # type: ignore[import-untyped,unused-ignore]
 
-            sync = _SyncTransport(origin=origin, timeout=timeout)
+            self._sync = SyncTransport(
+                origin=origin, timeout=self.timeout, max_connections=max_connections
+            )
+            self._async = AsyncTransport(
+                origin=origin, timeout=self.timeout, max_connections=max_connections
+            )
         except ImportError as err:
             raise ConfigurationError(f"{adapter}: {INSTALL_HINT}") from err
         secret = token.get_secret_value()
-        self.client: Any = Client(self.account_sid, secret, http_client=sync)
-        self.async_client: Any = Client(
-            self.account_sid, secret, http_client=_AsyncTransport(origin=origin, timeout=timeout)
-        )
+        self.client: Any = Client(self.account_sid, secret, http_client=self._sync)
+        self.async_client: Any = Client(self.account_sid, secret, http_client=self._async)
         for client in (self.client, self.async_client):
             # The SDK would also read TWILIO_EDGE and TWILIO_REGION from the
             # environment; base_url is this library's one way to pick the host.
             client.edge = None
             client.region = None
         self.base_url = None if origin is None else urlunsplit((*origin, "", ""))
+
+    def close(self) -> None:
+        """Close the sync client's pooled connections; later sends open new ones."""
+        self._sync.session.close()
+
+    async def aclose(self) -> None:
+        """Close the running loop's aiohttp session and the sync client's connections."""
+        await self._async.session.aclose()
+        self._sync.session.close()
 
 
 _NUMBER = re.compile(r"\+?\d[\d ().-]{6,}\d")
@@ -304,7 +218,7 @@ def _scrub(text: str) -> str:
 
 
 def _retry_after(status: int) -> float | None:
-    answer = _last_answer.get()
+    answer = noted_answer()
     if answer is None or answer.status != status:
         return None
     return retry_after(answer.retry_after, date=answer.date, now=datetime.now(UTC))
@@ -342,8 +256,6 @@ def translate_error(err: BaseException, *, provider: str) -> DeliveryError | Non
     5xx are transient, any other refusal a provider error); timeouts and
     connection failures are transient.
     """
-    import aiohttp
-    import requests  # type: ignore[import-untyped,unused-ignore]
     from twilio.base.exceptions import (  # type: ignore[import-untyped,unused-ignore]
         TwilioRestException,
         TwilioServiceException,
@@ -351,11 +263,12 @@ def translate_error(err: BaseException, *, provider: str) -> DeliveryError | Non
 
     if isinstance(err, TwilioRestException | TwilioServiceException):
         return _from_answer(err, provider)
-    if isinstance(err, requests.Timeout | TimeoutError):
+    failure = transport_failure(err)
+    if failure == "timeout":
         return TransientError("Twilio did not answer in time", provider=provider)
-    if isinstance(err, requests.ConnectionError | aiohttp.ClientConnectionError):
+    if failure in ("connection", "tls"):
         return TransientError("could not connect to Twilio", provider=provider)
-    if isinstance(err, requests.RequestException | aiohttp.ClientError):
+    if failure == "request":
         return ProviderError(
             f"the request to Twilio failed: {type(err).__name__}", provider=provider
         )

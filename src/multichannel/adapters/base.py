@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Coroutine, Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -121,7 +121,9 @@ class BaseAdapter:
     """Base for adapters: write ``send`` or ``asend`` and the other is derived.
 
     A sync ``send`` is run in a worker thread for ``asend``; an async ``asend``
-    is run on its own event loop for ``send``. Subclasses set ``channel`` and a
+    is run on its own event loop for ``send``. An adapter that keeps
+    connections open releases them in `close` and `aclose`, also called on
+    leaving ``with adapter:`` and ``async with adapter:``. Subclasses set ``channel`` and a
     default ``name`` as class attributes; ``name=`` gives one instance its own
     name, so that several of a class can be registered side by side. Raises
     TypeError at class creation if neither method is written, and
@@ -150,6 +152,28 @@ class BaseAdapter:
         import asyncio
 
         return await asyncio.to_thread(self.send, point, content, ctx)
+
+    def close(self) -> None:
+        """Release what the adapter keeps open (connections, threads); it reopens them if used.
+
+        Does nothing unless a subclass keeps something open.
+        """
+
+    async def aclose(self) -> None:
+        """`close`, and release what the running event loop's async sends keep open."""
+        self.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, channel={self.channel!r})"

@@ -1,23 +1,23 @@
-"""Email through SendGrid's v3 mail/send, with the official ``sendgrid`` SDK.
+"""Email through SendGrid's v3 mail/send: the SDK's Mail helper builds the JSON we post.
 
-The SDK is imported when an adapter is built, never when this module is, so
-``import multichannel`` works without it. Failures are translated once, in
-`_translate`, from the table `_ERRORS`.
+The ``sendgrid`` SDK builds the body exactly as its own client would post it.
+It is posted on connections the adapter keeps (a ``requests`` pool for
+``send``, an aiohttp session per event loop for ``asend``), where the SDK's
+urllib client would build a new opener, re-read the proxy settings and open a
+new connection (a new TLS handshake) for every message. The SDK and the HTTP
+clients are imported when an adapter is built, never when this module is, so
+``import multichannel`` works without them. Every answer and failure, sync or
+async, is translated once, in `_refusal` and `_unanswered`, from `_ERRORS`.
 """
 
 from __future__ import annotations
 
 import base64
-import http.client
 import json
 import logging
-import re
-import urllib.error
 import urllib.parse
 from collections.abc import Mapping
 from datetime import datetime
-from email.message import Message as HeaderMap
-from ssl import SSLError
 from types import MappingProxyType, ModuleType
 from typing import Any, Final, Self
 
@@ -29,6 +29,15 @@ from multichannel.adapters._email import mailbox, subject_line
 from multichannel.adapters._env import load_settings, plain_origin_allowed, secret_setting
 from multichannel.adapters._errors import ErrorRule
 from multichannel.adapters._http import bounded_wait, http_date, retry_after
+from multichannel.adapters._pool import (
+    DEFAULT_MAX_CONNECTIONS,
+    Answer,
+    AsyncPooledSession,
+    PooledSession,
+    check_max_connections,
+    root_cause,
+    transport_failure,
+)
 from multichannel.adapters.base import BaseAdapter, Receipt, SendContext
 from multichannel.clock import Clock, SystemClock
 from multichannel.contacts import ContactPoint
@@ -46,8 +55,10 @@ __all__ = ["SendGridEmail"]
 logger = logging.getLogger("multichannel.adapters.sendgrid")
 
 DEFAULT_BASE_URL = "https://api.sendgrid.com"
+SEND_PATH = "/v3/mail/send"
 # SendGrid's documented cap on a whole mail/send request, attachments included.
 MAX_PAYLOAD_BYTES = 30_000_000
+_INSTALL_HINT = "the SendGrid SDK is not installed; pip install 'multichannel[sendgrid]'"
 _NO_ANSWER = "no answer"
 _TLS = "tls"
 _OTHER = "other"
@@ -73,35 +84,21 @@ _ERRORS: Final[Mapping[int | str, ErrorRule]] = MappingProxyType(
         _OTHER: ErrorRule(ProviderError, "SendGrid answered unexpectedly"),
     }
 )
-_BEARER = re.compile(r"Bearer\s+[^\s'\",}]+")
 
 
-class _ScrubSDKLog(logging.Filter):
-    """Keeps the API key and the message (addresses, text) out of the SDK's debug log."""
+def _sdk(adapter: str) -> tuple[ModuleType, str]:
+    """The SDK's Mail helpers and its version; ConfigurationError when an extra is missing."""
+    from importlib.util import find_spec
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        text = record.getMessage()
-        if text.startswith("PAYLOAD:"):
-            record.msg, record.args = "PAYLOAD: withheld by multichannel", ()
-        elif "Bearer" in text:
-            record.msg, record.args = _BEARER.sub("Bearer ***", text), ()
-        return True
-
-
-_SCRUBBER = _ScrubSDKLog()
-
-
-def _sdk(adapter: str) -> tuple[ModuleType, ModuleType, type[Exception]]:
-    """The SDK, its Mail helpers and its HTTP error; ConfigurationError when not installed."""
     try:
+        import requests  # noqa: F401  # the sync connections
         import sendgrid
-        from python_http_client.exceptions import HTTPError
         from sendgrid.helpers import mail
     except ImportError:
-        raise ConfigurationError(
-            f"{adapter}: the SendGrid SDK is not installed; pip install 'multichannel[sendgrid]'"
-        ) from None
-    return sendgrid, mail, HTTPError
+        raise ConfigurationError(f"{adapter}: {_INSTALL_HINT}") from None
+    if find_spec("aiohttp") is None:  # the async connections, imported by the first asend
+        raise ConfigurationError(f"{adapter}: {_INSTALL_HINT}")
+    return mail, str(sendgrid.__version__)
 
 
 class _Settings(BaseSettings):
@@ -122,11 +119,17 @@ class SendGridEmail(BaseAdapter):
     ``from_email`` must be a verified sender (``"Name <a@b.c>"`` works);
     ``base_url`` sends to another origin (the EU region, a proxy, a local
     stand-in); ``timeout`` bounds each request in seconds; ``clock`` tells the
-    time when SendGrid's answer carries no Date. The dispatch id travels in
-    ``custom_args`` as ``dispatch_id``; the receipt's ``provider_id`` is
-    SendGrid's X-Message-Id. ``name`` (default ``sendgrid``) tells two senders
-    apart in one dispatcher. Raises ConfigurationError for a missing SDK or a
-    bad setting; `send` raises TransientError, PermanentError or ProviderError.
+    time when SendGrid's answer carries no Date. ``max_connections`` (default
+    64) is how many connections to SendGrid are kept open and reused, and the
+    most requests in flight at once (more wait for a free one): size it to the
+    concurrency you send with. Proxy and CA settings are read from the
+    environment once, when the first message is sent. `close` (or ``with``) and
+    `aclose` (or ``async with``) release the connections. The dispatch id
+    travels in ``custom_args`` as ``dispatch_id``; the receipt's
+    ``provider_id`` is SendGrid's X-Message-Id. ``name`` (default ``sendgrid``)
+    tells two senders apart in one dispatcher. Raises ConfigurationError for a
+    missing SDK or a bad setting; `send` raises TransientError, PermanentError
+    or ProviderError.
     """
 
     name = "sendgrid"
@@ -142,11 +145,13 @@ class SendGridEmail(BaseAdapter):
         reply_to: str | None = None,
         timeout: float = 30,
         clock: Clock | None = None,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
     ) -> None:
         super().__init__(name=name)
         key = secret_setting(api_key, "api_key", self.name)
         if timeout <= 0:
             raise ConfigurationError(f"{self.name}: timeout must be longer than zero seconds")
+        self.max_connections = check_max_connections(max_connections, self.name)
         mailbox("from_email", from_email, self.name)
         if reply_to is not None:
             mailbox("reply_to", reply_to, self.name)
@@ -158,17 +163,25 @@ class SendGridEmail(BaseAdapter):
             raise ConfigurationError(
                 f"{self.name}: base_url {base_url!r} would send the API key unencrypted; use https"
             )
-        sendgrid, self._mail, self._http_error = _sdk(self.name)
+        self._mail, version = _sdk(self.name)
         self._from_email = from_email
-        self._reply_to = reply_to
+        # Parsed once: the helper would parse "Name <address>" again for every message.
+        self._sender = self._mail.From(from_email)
+        self._reply_to = None if reply_to is None else self._mail.ReplyTo(reply_to)
         self._timeout = float(timeout)
         self._clock: Clock = clock or SystemClock()
-        self._client = sendgrid.SendGridAPIClient(
-            api_key=key.get_secret_value(), host=self._base_url
+        self._url = self._base_url + SEND_PATH
+        # The headers the SDK's own client sends, built once.
+        self._headers = {
+            "Authorization": f"Bearer {key.get_secret_value()}",
+            "User-Agent": f"sendgrid/{version};python",
+            "Accept": "application/json",
+            "Content-Type": "application/json",
+        }
+        self._session = PooledSession(self._base_url, max_connections=self.max_connections)
+        self._async_session = AsyncPooledSession(
+            self._base_url, max_connections=self.max_connections, timeout=self._timeout
         )
-        sdk_logger = logging.getLogger("python_http_client.client")
-        if _SCRUBBER not in sdk_logger.filters:
-            sdk_logger.addFilter(_SCRUBBER)
 
     @classmethod
     def from_env(cls, *, name: str | None = None) -> Self:
@@ -198,6 +211,15 @@ class SendGridEmail(BaseAdapter):
             f"base_url={self._base_url!r})"
         )
 
+    def close(self) -> None:
+        """Close the connections kept for sync sends; a later send opens new ones."""
+        self._session.close()
+
+    async def aclose(self) -> None:
+        """Close the running event loop's connections and those kept for sync sends."""
+        await self._async_session.aclose()
+        self._session.close()
+
     def send(self, point: ContactPoint, content: Content, ctx: SendContext) -> Receipt:
         """Post the message once; the receipt carries SendGrid's X-Message-Id.
 
@@ -206,44 +228,97 @@ class SendGridEmail(BaseAdapter):
         or endpoint refused).
         """
         body = self._payload(point, content, ctx)
-        masked = mask_address(point.address)
-        logger.debug("%s: sending email to %s through SendGrid", self.name, masked)
         try:
-            response = self._client.client.mail.send.post(request_body=body, timeout=self._timeout)
-        except (self._http_error, urllib.error.URLError, http.client.HTTPException, OSError) as err:
-            error = _translate(err, self._clock.now(), self.name)
-            logger.info("%s: email to %s not sent: %s", self.name, masked, error)
+            answer = self._session.send(
+                "POST", self._url, body=body, headers=self._headers, timeout=self._timeout
+            )
+        except Exception as err:
+            error = self._unanswered(err, point)
+            if error is None:
+                raise
             raise error from err
-        except (ValueError, UnicodeError) as err:
-            # http.client quotes a header it refuses, key and all: name the type only.
-            raise ProviderError(
-                f"the request to SendGrid could not be built ({type(err).__name__})",
-                provider=self.name,
-            ) from None
-        message_id = response.headers.get("X-Message-Id")
-        if message_id:
-            logger.info("%s: email to %s accepted by SendGrid as %s", self.name, masked, message_id)
-        else:
+        return self._read(answer, point)
+
+    async def asend(self, point: ContactPoint, content: Content, ctx: SendContext) -> Receipt:
+        """`send` without blocking: the same request on the running loop's kept connections."""
+        body = self._payload(point, content, ctx)
+        try:
+            answer = await self._async_session.send(
+                "POST", self._url, body=body, headers=self._headers
+            )
+        except Exception as err:
+            error = self._unanswered(err, point)
+            if error is None:
+                raise
+            raise error from err
+        return self._read(answer, point)
+
+    def _read(self, answer: Answer, point: ContactPoint) -> Receipt:
+        """The receipt for an acceptance; the library's error for any other answer."""
+        if not 200 <= answer.status < 300:
+            error = _refusal(answer, self._clock.now(), self.name)
+            self._log_failure(point, error)
+            raise error
+        message_id = answer.headers.get("X-Message-Id")
+        if not message_id:
             logger.warning(
-                "%s: SendGrid took the email to %s without an X-Message-Id", self.name, masked
+                "%s: SendGrid took the email to %s without an X-Message-Id",
+                self.name,
+                mask_address(point.address),
+            )
+        elif logger.isEnabledFor(logging.INFO):
+            logger.info(
+                "%s: email to %s accepted by SendGrid as %s",
+                self.name,
+                mask_address(point.address),
+                message_id,
             )
         return Receipt(provider_id=message_id or None)
 
-    def _payload(self, point: ContactPoint, content: Content, ctx: SendContext) -> dict[str, Any]:
+    def _unanswered(self, err: Exception, point: ContactPoint) -> DeliveryError | None:
+        """The library error for a request that got no answer; None for a bug of ours."""
+        failure = transport_failure(err)
+        if failure in ("timeout", "connection", "tls"):
+            rule = _ERRORS[_TLS if failure == "tls" else _NO_ANSWER]
+            error = rule.error(f"{rule.meaning}: {_said(err)}", provider=self.name)
+        elif failure == "request" or isinstance(err, ValueError):
+            # A refused header is quoted, key and all: name the type only.
+            error = ProviderError(
+                f"the request to SendGrid could not be built ({type(err).__name__})",
+                provider=self.name,
+            )
+        else:
+            return None
+        self._log_failure(point, error)
+        return error
+
+    def _log_failure(self, point: ContactPoint, error: DeliveryError) -> None:
+        if logger.isEnabledFor(logging.INFO):
+            logger.info(
+                "%s: email to %s not sent: %s", self.name, mask_address(point.address), error
+            )
+
+    def _payload(self, point: ContactPoint, content: Content, ctx: SendContext) -> bytes:
         """The JSON body, built with the SDK's Mail helper; PermanentError if unsendable."""
         helpers = self._mail
         if not content.body and not content.html:
             raise PermanentError("the message has neither text nor html", provider=self.name)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "%s: sending email to %s through SendGrid",
+                self.name,
+                mask_address(point.address),
+            )
         try:
             mail = helpers.Mail(
-                from_email=self._from_email,
+                from_email=self._sender,
                 to_emails=point.address,
                 subject=subject_line(content),
                 plain_text_content=content.body or None,
                 html_content=content.html or None,
             )
             if self._reply_to is not None:
-                mail.reply_to = helpers.ReplyTo(self._reply_to)
+                mail.reply_to = self._reply_to
             # The helper puts each attachment it is given first; adding them in
             # reverse keeps the order the user chose.
             for attachment in reversed(content.attachments):
@@ -260,14 +335,15 @@ class SendGridEmail(BaseAdapter):
             raise PermanentError(
                 f"the SendGrid SDK refused the message: {type(err).__name__}", provider=self.name
             ) from None
-        size = len(json.dumps(body))
-        if size > MAX_PAYLOAD_BYTES:
+        # Encoded once, as the SDK's client would (ASCII JSON), and measured as sent.
+        encoded = json.dumps(body).encode()
+        if len(encoded) > MAX_PAYLOAD_BYTES:
             raise PermanentError(
-                f"the message is {size:,} bytes as JSON; SendGrid takes at most "
+                f"the message is {len(encoded):,} bytes as JSON; SendGrid takes at most "
                 f"{MAX_PAYLOAD_BYTES:,} (30 MB) per request, attachments included",
                 provider=self.name,
             )
-        return body
+        return encoded
 
 
 def _details(body: object) -> str:
@@ -287,7 +363,7 @@ def _details(body: object) -> str:
     return "; ".join(messages)[:1000]
 
 
-def _retry_after(headers: HeaderMap, local_now: datetime) -> float | None:
+def _retry_after(headers: Mapping[str, str], local_now: datetime) -> float | None:
     """Seconds to wait from Retry-After (read as `_http` reads it) or X-RateLimit-Reset.
 
     X-RateLimit-Reset is SendGrid's own: the Unix time the limit resets, read,
@@ -303,22 +379,22 @@ def _retry_after(headers: HeaderMap, local_now: datetime) -> float | None:
     return None
 
 
-def _translate(err: BaseException, now: datetime, provider: str) -> DeliveryError:
-    """The library error for a failed mail/send, from `_ERRORS`."""
-    answer: Any = err  # the SDK's HTTPError: status_code, reason, body, headers
-    status = getattr(answer, "status_code", None)
-    if isinstance(status, int):
-        key: int | str = status
-        if status not in _ERRORS:
-            key = f"{status // 100}xx" if f"{status // 100}xx" in _ERRORS else _OTHER
-        rule = _ERRORS[key]
-        detail = _details(answer.body) or str(answer.reason or "") or f"HTTP {status}"
-        return rule.error(
-            f"{rule.meaning}: {detail}",
-            provider=provider,
-            status=status,
-            retry_after=_retry_after(answer.headers, now),
-        )
-    cause = err.reason if isinstance(err, urllib.error.URLError) else err
-    rule = _ERRORS[_TLS if isinstance(cause, SSLError) else _NO_ANSWER]
-    return rule.error(f"{rule.meaning}: {cause}", provider=provider)
+def _refusal(answer: Answer, now: datetime, provider: str) -> DeliveryError:
+    """The library error for an answer that is not an acceptance, from `_ERRORS`."""
+    status = answer.status
+    key: int | str = status
+    if status not in _ERRORS:
+        key = f"{status // 100}xx" if f"{status // 100}xx" in _ERRORS else _OTHER
+    rule = _ERRORS[key]
+    detail = _details(answer.body) or answer.reason or f"HTTP {status}"
+    return rule.error(
+        f"{rule.meaning}: {detail}",
+        provider=provider,
+        status=status,
+        retry_after=_retry_after(answer.headers, now),
+    )
+
+
+def _said(err: BaseException) -> str:
+    """What a failed connection said: the socket's own words ("timed out", "refused")."""
+    return str(root_cause(err)) or str(err) or type(err).__name__

@@ -24,6 +24,7 @@ from multichannel._redact import mask_address
 from multichannel.adapters._email import mailbox, subject_line
 from multichannel.adapters._env import load_settings, loopback
 from multichannel.adapters._errors import ErrorRule
+from multichannel.adapters._pool import DEFAULT_MAX_CONNECTIONS, Workers, check_max_connections
 from multichannel.adapters.base import BaseAdapter, Receipt, SendContext
 from multichannel.contacts import ContactPoint
 from multichannel.errors import (
@@ -110,7 +111,11 @@ class SMTPEmail(BaseAdapter):
     the first byte (port 465); ``tls_context`` verifies the server (default: the
     system's CAs). Logs in when ``username`` is given. The receipt's
     ``provider_id`` is the Message-ID header, angle brackets included.
-    ``name`` (default ``smtp``) tells two servers apart in one dispatcher.
+    smtplib has no async client, so ``asend`` runs ``send`` on the adapter's
+    own threads: up to ``max_connections`` (default 64) messages are handed to
+    the server at once, whatever the process's default thread pool holds;
+    `close` and `aclose` let idle threads end. ``name`` (default ``smtp``)
+    tells two servers apart in one dispatcher.
     Raises ConfigurationError for contradictory or missing settings; `send`
     raises TransientError, PermanentError or ProviderError.
     """
@@ -132,8 +137,10 @@ class SMTPEmail(BaseAdapter):
         timeout: float = 30,
         reply_to: str | None = None,
         tls_context: SSLContext | None = None,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
     ) -> None:
         super().__init__(name=name)
+        self.max_connections = check_max_connections(max_connections, self.name)
         if not host.strip():
             raise ConfigurationError(f"{self.name}: host is empty")
         if not 0 < port < 65536:
@@ -171,6 +178,7 @@ class SMTPEmail(BaseAdapter):
         self._ssl = ssl
         self._timeout = float(timeout)
         self._tls_context = tls_context or create_default_context()
+        self._workers = Workers(self.max_connections, name=self.name)
 
     @classmethod
     def from_env(cls, *, name: str | None = None) -> Self:
@@ -238,6 +246,14 @@ class SMTPEmail(BaseAdapter):
             "%s: email to %s accepted by %s as %s", self.name, masked, self._host, message_id
         )
         return Receipt(provider_id=message_id)
+
+    async def asend(self, point: ContactPoint, content: Content, ctx: SendContext) -> Receipt:
+        """`send` on one of the adapter's threads, so the event loop is never blocked."""
+        return await self._workers.run(self.send, point, content, ctx)
+
+    def close(self) -> None:
+        """Let the adapter's idle threads end; a later ``asend`` starts new ones."""
+        self._workers.close()
 
     def _compose(self, point: ContactPoint, content: Content, ctx: SendContext) -> EmailMessage:
         message = EmailMessage()

@@ -1,21 +1,22 @@
-"""Fax through Telnyx Programmable Fax (``POST /v2/faxes``) over requests.
+"""Fax through Telnyx Programmable Fax (``POST /v2/faxes``): requests for send, aiohttp for asend.
 
 Twilio retired its fax API, so fax goes through Telnyx. The fax document is a
 URL in the message's fax variant: ``variants={"fax": {"media_url": ...}}``.
 
 Telnyx answers failures with ``{"errors": [{"code", "title", "detail",
-"source": {"pointer": "/to"}}]}``. `_translate` turns every failure into one of
-the library's errors, driven by the table `_ERRORS`; a refusal no row names
-falls to `_OTHERWISE`.
+"source": {"pointer": "/to"}}]}``. `_refusal` and `_unanswered` turn every
+failure, sync or async, into one of the library's errors, driven by the table
+`_ERRORS`; a refusal no row names falls to `_OTHERWISE`.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -24,6 +25,14 @@ from multichannel._redact import mask_address
 from multichannel.adapters._env import load_settings, plain_origin_allowed, secret_setting
 from multichannel.adapters._errors import ErrorRule
 from multichannel.adapters._http import retry_after
+from multichannel.adapters._pool import (
+    DEFAULT_MAX_CONNECTIONS,
+    Answer,
+    AsyncPooledSession,
+    PooledSession,
+    check_max_connections,
+    transport_failure,
+)
 from multichannel.adapters.base import BaseAdapter, Receipt, SendContext
 from multichannel.contacts import ContactPoint, normalise_phone
 from multichannel.errors import (
@@ -35,15 +44,12 @@ from multichannel.errors import (
 )
 from multichannel.messages import Content
 
-if TYPE_CHECKING:
-    import requests
-
 __all__ = ["DEFAULT_BASE_URL", "TelnyxFax"]
 
 logger = logging.getLogger("multichannel.adapters.telnyx")
 
 DEFAULT_BASE_URL = "https://api.telnyx.com"
-_INSTALL_HINT = "TelnyxFax needs requests: pip install 'multichannel[telnyx]'"
+_INSTALL_HINT = "TelnyxFax needs requests and aiohttp: pip install 'multichannel[telnyx]'"
 
 # Keys: the HTTP status (or its class, "5xx") and the request field Telnyx
 # blames (errors[].source), None for a row that holds whatever the field.
@@ -91,10 +97,14 @@ class TelnyxFax(BaseAdapter):
     """Sends a fax of the document at ``Content.media_url`` through Telnyx; one request a send.
 
     ``base_url`` sends the same requests to another origin (a proxy, a local
-    stand-in); ``timeout`` bounds every request, in seconds; ``name`` (default
+    stand-in); ``timeout`` bounds every request, in seconds; ``max_connections``
+    (default 64) is how many connections to Telnyx are kept open and reused, and
+    the most async sends in flight at once. The environment's proxy settings
+    are read once, when the adapter is built. `close` (or ``with``) and
+    `aclose` (or ``async with``) release the connections. ``name`` (default
     ``telnyx-fax``) tells two accounts apart in one dispatcher. Raises
-    ConfigurationError for a missing setting, a bad value, or requests not
-    installed. ``send`` raises PermanentError for a fax without a document or a
+    ConfigurationError for a missing setting, a bad value, or requests or
+    aiohttp not installed. ``send`` raises PermanentError for a fax without a document or a
     refused number, ProviderError for a refused key, account or setting, and
     TransientError for timeouts, rate limits and Telnyx's own failures.
     """
@@ -111,12 +121,13 @@ class TelnyxFax(BaseAdapter):
         from_number: str,
         base_url: str | None = None,
         timeout: float = 30,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
     ) -> None:
         super().__init__(name=name)
-        try:
-            import requests
-        except ImportError:
-            raise ConfigurationError(f"{self.name}: {_INSTALL_HINT}") from None
+        from importlib.util import find_spec
+
+        if find_spec("requests") is None or find_spec("aiohttp") is None:
+            raise ConfigurationError(f"{self.name}: {_INSTALL_HINT}")
         key = secret_setting(api_key, "api_key", self.name)
         if not connection_id.strip():
             raise ConfigurationError(f"{self.name}: connection_id is empty")
@@ -134,11 +145,21 @@ class TelnyxFax(BaseAdapter):
             )
         if timeout <= 0:
             raise ConfigurationError(f"{self.name}: timeout must be more than zero seconds")
-        self._api_key = key
+        self.max_connections = check_max_connections(max_connections, self.name)
         self.connection_id = connection_id.strip()
         self.base_url = origin
         self._timeout = float(timeout)
-        self._session = requests.Session()
+        self._url = f"{origin}/v2/faxes"
+        self._headers = {
+            "Authorization": f"Bearer {key.get_secret_value()}",
+            "Accept": "application/json",
+            "Content-Type": "application/json",
+            "User-Agent": "multichannel",  # the same from both clients
+        }
+        self._session = PooledSession(origin, max_connections=self.max_connections)
+        self._async_session = AsyncPooledSession(
+            origin, max_connections=self.max_connections, timeout=self._timeout
+        )
 
     @classmethod
     def from_env(cls, *, name: str | None = None) -> TelnyxFax:
@@ -166,38 +187,39 @@ class TelnyxFax(BaseAdapter):
 
         Raises PermanentError before any request when there is no document.
         """
-        import requests
-
-        if not content.media_url:
-            raise PermanentError(
-                "a fax needs a document: give the message "
-                "variants={'fax': {'media_url': 'https://.../document.pdf'}}",
-                provider=self.name,
-            )
-        fax = {
-            "connection_id": self.connection_id,
-            "to": point.address,
-            "from": self.from_number,
-            "media_url": content.media_url,
-        }
-        logger.debug("%s: sending a fax to %s", self.name, mask_address(point.address))
+        body = self._fax(point, content)
         try:
-            response = self._session.post(
-                f"{self.base_url}/v2/faxes",
-                json=fax,
-                headers={
-                    "Authorization": f"Bearer {self._api_key.get_secret_value()}",
-                    "Accept": "application/json",
-                },
-                timeout=self.timeout,
+            answer = self._session.send(
+                "POST", self._url, body=body, headers=self._headers, timeout=self._timeout
             )
-            response.raise_for_status()
-        except requests.RequestException as err:
-            raise self._translate(err) from err
-        return self._receipt(response)
+        except Exception as err:
+            error = self._unanswered(err)
+            if error is None:
+                raise
+            raise error from err
+        return self._receipt(answer)
+
+    async def asend(self, point: ContactPoint, content: Content, ctx: SendContext) -> Receipt:
+        """`send` without blocking: the same request on the running loop's kept connections."""
+        body = self._fax(point, content)
+        try:
+            answer = await self._async_session.send(
+                "POST", self._url, body=body, headers=self._headers
+            )
+        except Exception as err:
+            error = self._unanswered(err)
+            if error is None:
+                raise
+            raise error from err
+        return self._receipt(answer)
 
     def close(self) -> None:
-        """Close the HTTP connections this adapter keeps open."""
+        """Close the connections kept for sync sends; a later send opens new ones."""
+        self._session.close()
+
+    async def aclose(self) -> None:
+        """Close the running event loop's connections and those kept for sync sends."""
+        await self._async_session.aclose()
         self._session.close()
 
     def __repr__(self) -> str:
@@ -205,43 +227,65 @@ class TelnyxFax(BaseAdapter):
             f"TelnyxFax(name={self.name!r}, channel={self.channel!r}, base_url={self.base_url!r})"
         )
 
-    def _receipt(self, response: requests.Response) -> Receipt:
-        fax = _accepted_fax(response)
+    def _fax(self, point: ContactPoint, content: Content) -> bytes:
+        """The request's JSON body; PermanentError when there is no document to fax."""
+        if not content.media_url:
+            raise PermanentError(
+                "a fax needs a document: give the message "
+                "variants={'fax': {'media_url': 'https://.../document.pdf'}}",
+                provider=self.name,
+            )
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("%s: sending a fax to %s", self.name, mask_address(point.address))
+        fax = {
+            "connection_id": self.connection_id,
+            "to": point.address,
+            "from": self.from_number,
+            "media_url": content.media_url,
+        }
+        return json.dumps(fax).encode()
+
+    def _receipt(self, answer: Answer) -> Receipt:
+        if answer.status >= 400:
+            raise self._refusal(answer)
+        fax = _accepted_fax(answer)
         if fax is None:
             # A 2xx without a fax id is not Telnyx speaking: most likely
             # base_url points at something else, and every send would fail alike.
             raise ProviderError(
                 f"the answer from {self.base_url} has no fax id; is base_url right?",
                 provider=self.name,
-                status=response.status_code,
+                status=answer.status,
             )
         fax_id, status = fax
         logger.info("%s: Telnyx accepted the fax as %s", self.name, fax_id)
         return Receipt(provider_id=fax_id, status=status)
 
-    def _translate(self, err: requests.RequestException) -> DeliveryError:
-        """The library's error for a failed request: the one place Telnyx failures are mapped."""
-        import requests
-
-        if isinstance(err, requests.Timeout):
+    def _unanswered(self, err: Exception) -> DeliveryError | None:
+        """The library's error for a request that got no answer; None for a bug of ours."""
+        failure = transport_failure(err)
+        if failure == "timeout":
             return TransientError(
                 f"Telnyx did not answer within {self.timeout:g}s", provider=self.name
             )
-        if isinstance(err, requests.ConnectionError):
+        if failure in ("connection", "tls"):
             return TransientError(f"could not connect to {self.base_url}", provider=self.name)
-        response = err.response
-        if response is None:
+        if failure == "request":
             # The exception's text can quote the request's headers, key included.
             return ProviderError(
                 f"the request to Telnyx failed: {type(err).__name__}", provider=self.name
             )
-        status = response.status_code
-        code, field, said = _telnyx_error(response)
+        return None
+
+    def _refusal(self, answer: Answer) -> DeliveryError:
+        """The library's error for a refusal: the one place Telnyx's answers are mapped."""
+        status = answer.status
+        code, field, said = _telnyx_error(answer)
         keys = ((status, field), (status, None), (f"{status // 100}xx", None))
         rule = next((_ERRORS[key] for key in keys if key in _ERRORS), _OTHERWISE)
         hint = retry_after(
-            response.headers.get("Retry-After"),
-            date=response.headers.get("Date"),
+            answer.headers.get("Retry-After"),
+            date=answer.headers.get("Date"),
             now=datetime.now(UTC),
         )
         return rule.error(
@@ -253,10 +297,10 @@ class TelnyxFax(BaseAdapter):
         )
 
 
-def _accepted_fax(response: requests.Response) -> tuple[str, str] | None:
+def _accepted_fax(answer: Answer) -> tuple[str, str] | None:
     """The fax id and status from an acceptance, or None when the body has no id."""
     try:
-        data = response.json()["data"]
+        data = answer.json()["data"]
     except (ValueError, KeyError, TypeError):
         return None
     if not isinstance(data, dict) or not isinstance(data.get("id"), str) or not data["id"]:
@@ -265,10 +309,10 @@ def _accepted_fax(response: requests.Response) -> tuple[str, str] | None:
     return data["id"], status if isinstance(status, str) and status else "queued"
 
 
-def _telnyx_error(response: requests.Response) -> tuple[str | None, str | None, str]:
+def _telnyx_error(answer: Answer) -> tuple[str | None, str | None, str]:
     """The first error's code, the request field it blames, and its title and detail."""
     try:
-        first = response.json()["errors"][0]
+        first = answer.json()["errors"][0]
     except (ValueError, IndexError, KeyError, TypeError):
         return None, None, ""
     if not isinstance(first, dict):

@@ -13,6 +13,7 @@ from pydantic import SecretStr
 
 from multichannel._redact import mask_address
 from multichannel.adapters._env import env_prefix, load_settings
+from multichannel.adapters._pool import DEFAULT_MAX_CONNECTIONS
 from multichannel.adapters._twilio import (
     DEFAULT_PREFIX,
     DEFAULT_TIMEOUT,
@@ -82,11 +83,16 @@ class TwilioSMS(TwilioAdapter):
     ``status_callback`` is the URL Twilio reports delivery to. A text over
     ``max_segments`` segments is refused before any request. ``base_url`` sends
     the same requests to another origin; ``timeout`` bounds each request in
-    seconds. ``name`` (default ``twilio-sms``) tells two accounts apart in one
-    dispatcher. Raises ConfigurationError for a bad setting or a missing twilio
-    SDK. `send` raises PermanentError (too long, invalid number), OptedOut (the
-    recipient replied STOP), TransientError (rate limit, 5xx, timeout) or
-    ProviderError (credentials, account, sender).
+    seconds. ``max_connections`` (default 64) is how many connections to Twilio
+    are kept open and reused, and the most async sends in flight at once: size
+    it to the concurrency you send with. The environment's proxy settings are
+    read once, when the adapter is built. `close` (or ``with``) and `aclose`
+    (or ``async with``) release the connections. ``name`` (default
+    ``twilio-sms``) tells two accounts apart in one dispatcher. Raises
+    ConfigurationError for a bad setting or a missing twilio SDK. `send` raises
+    PermanentError (too long, invalid number), OptedOut (the recipient replied
+    STOP), TransientError (rate limit, 5xx, timeout) or ProviderError
+    (credentials, account, sender).
     """
 
     name = "twilio-sms"
@@ -105,6 +111,7 @@ class TwilioSMS(TwilioAdapter):
         max_segments: int = 10,
         base_url: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
     ) -> None:
         super().__init__(name=name)
         if (from_number is None) == (messaging_service_sid is None):
@@ -132,6 +139,7 @@ class TwilioSMS(TwilioAdapter):
             auth_token=auth_token,
             base_url=base_url,
             timeout=timeout,
+            max_connections=max_connections,
         )
 
     @classmethod
@@ -174,9 +182,10 @@ class TwilioSMS(TwilioAdapter):
                 f"{self.max_segments}; shorten the sms variant or raise max_segments",
                 provider=self.name,
             )
-        logger.debug(
-            "%s: sending %d segment(s) to %s", self.name, segments, mask_address(point.address)
-        )
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "%s: sending %d segment(s) to %s", self.name, segments, mask_address(point.address)
+            )
         fields: dict[str, Any] = {"to": point.address, "body": text}
         if self.messaging_service_sid is not None:
             fields["messaging_service_sid"] = self.messaging_service_sid

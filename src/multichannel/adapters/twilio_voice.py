@@ -16,6 +16,7 @@ from pydantic import SecretStr
 
 from multichannel._redact import mask_address
 from multichannel.adapters._env import env_prefix, load_settings
+from multichannel.adapters._pool import DEFAULT_MAX_CONNECTIONS
 from multichannel.adapters._twilio import (
     DEFAULT_PREFIX,
     DEFAULT_TIMEOUT,
@@ -114,7 +115,9 @@ class TwilioVoiceDrop(TwilioAdapter):
     ``from_number`` is the caller id, a number of the account. ``status_callback``
     is the URL Twilio reports the call's progress to. ``base_url`` sends the
     same requests to another origin; ``timeout`` bounds each request in seconds.
-    ``name`` (default ``twilio-voice``) tells two accounts apart in one
+    ``max_connections`` (default 64) is how many connections to Twilio are kept
+    open and reused, and the most async sends in flight at once. `close` and
+    `aclose` release them. ``name`` (default ``twilio-voice``) tells two accounts apart in one
     dispatcher. Raises ConfigurationError for a bad setting or a missing
     twilio SDK. `send`
     raises PermanentError for a script longer than `VOICEMAIL_LIMIT` (before
@@ -136,6 +139,7 @@ class TwilioVoiceDrop(TwilioAdapter):
         status_callback: str | None = None,
         base_url: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
     ) -> None:
         super().__init__(name=name)
         self.from_number = require_text(from_number, "from_number", self.name)
@@ -146,6 +150,7 @@ class TwilioVoiceDrop(TwilioAdapter):
             auth_token=auth_token,
             base_url=base_url,
             timeout=timeout,
+            max_connections=max_connections,
         )
 
     @classmethod
@@ -212,7 +217,8 @@ class TwilioVoiceDrop(TwilioAdapter):
             fields["status_callback"] = self.status_callback
             fields["status_callback_event"] = list(CALL_EVENTS)
             fields["status_callback_method"] = "POST"
-        logger.debug("%s: calling %s", self.name, mask_address(point.address))
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("%s: calling %s", self.name, mask_address(point.address))
         return fields
 
     def __repr__(self) -> str:
