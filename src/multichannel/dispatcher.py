@@ -24,7 +24,7 @@ from multichannel._engine.batch import BatchResult, Prepared, run_batch, run_bat
 from multichannel._engine.events import Effect, apply_event, find_attempt, find_dispatch
 from multichannel._engine.retries import acall_with_retries, call_with_retries
 from multichannel._engine.saving import change_until_saved, read_again, save_unless_stale
-from multichannel._engine.send import Steps, send_on_point
+from multichannel._engine.send import After, Steps, send_on_point
 from multichannel.adapters.base import Adapter, Registry
 from multichannel.clock import Clock, SystemClock
 from multichannel.consent import (
@@ -491,8 +491,8 @@ class Dispatcher:
             action = self._decide(dispatch, now, self._opted_out(dispatch.contact))
             self._log(dispatch, action)
             if action.kind == "send" and action.point is not None:
-                dispatch, waits = yield from self._send_on(dispatch, action.point)
-                if waits:
+                dispatch, after = yield from self._send_on(dispatch, action.point)
+                if after == "reopens":
                     return dispatch
                 current = dispatch.current
                 # A report may have come before this send saved the provider's id.
@@ -501,6 +501,8 @@ class Dispatcher:
                 )
                 if drained is not None:
                     dispatch = drained
+                elif after == "settled":
+                    return dispatch
                 continue
             self._follow(dispatch, action, now)
             if self._saved(dispatch):
@@ -549,7 +551,7 @@ class Dispatcher:
                 dispatch.note(now, note)
         dispatch.note(now, action.reason)
 
-    def _send_on(self, dispatch: Dispatch, point: ContactPoint) -> Steps[tuple[Dispatch, bool]]:
+    def _send_on(self, dispatch: Dispatch, point: ContactPoint) -> Steps[tuple[Dispatch, After]]:
         contact, message = dispatch.contact, dispatch.message
 
         def open_at(at: datetime) -> bool:
@@ -573,7 +575,27 @@ class Dispatcher:
             open_at=open_at,
             reopens=reopens,
             withheld=withheld_now,
+            then=self._settle_after_send,
         )
+
+    def _settle_after_send(self, dispatch: Dispatch) -> bool:
+        """Decide the step after an accepted send, to be saved with it; False if it is a send.
+
+        What the loop would decide next, decided before the save rather than
+        after it, so an accepted send costs one save fewer.
+        """
+        try:
+            opted_out = self._opted_out(dispatch.contact)
+        except Exception:
+            # The accepted send is saved first whatever happens; the loop asks again.
+            return False
+        now = self.clock.now()
+        action = self._decide(dispatch, now, opted_out)
+        if action.kind == "send":
+            return False
+        self._log(dispatch, action)
+        self._follow(dispatch, action, now)
+        return True
 
     def _record(self, event: DeliveryEvent) -> Steps[Dispatch]:
         # A replayed reply must not undo what came after it (a START captured

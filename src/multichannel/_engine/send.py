@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Generator
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from multichannel._engine.retries import Call, CallResult, Withheld
 from multichannel._engine.saving import read_again, save_unless_stale
@@ -28,11 +28,16 @@ from multichannel.errors import (
 )
 from multichannel.store import Store
 
-__all__ = ["Steps", "send_on_point"]
+__all__ = ["After", "Steps", "send_on_point"]
 
 logger = logging.getLogger("multichannel.dispatcher")
 _T = TypeVar("_T")
 Steps = Generator[Call, CallResult, _T]
+
+
+After = Literal["decide", "reopens", "settled"]
+"""What the dispatch needs once a send on a point is saved: a new decision, to wait for the
+point to reopen, or nothing (``then`` settled its next step in the same save)."""
 
 
 def send_on_point(
@@ -46,7 +51,8 @@ def send_on_point(
     open_at: Callable[[datetime], bool],
     reopens: Callable[[datetime], datetime | None],
     withheld: Callable[[], str | None],
-) -> Steps[tuple[Dispatch, bool]]:
+    then: Callable[[Dispatch], bool] = lambda _: False,
+) -> Steps[tuple[Dispatch, After]]:
     """Try each adapter of the point's channel until one accepts or the address is refused.
 
     ``open_at`` tells whether the point may still be contacted at an instant,
@@ -55,9 +61,11 @@ def send_on_point(
     the dispatch waits for the reopening, or, with none in time, the point has
     failed. ``withheld`` is asked before every try of every provider and says
     why none may begin (an opt-out, a cancel): then no more tries are made,
-    and an attempt that made none is withdrawn. Returns the dispatch as saved
-    (a newer copy when someone else saved it meanwhile) and whether it now
-    waits for that reopening.
+    and an attempt that made none is withdrawn. Once a provider accepts,
+    ``then`` may settle the dispatch's next step (True when it did), which is
+    saved with the attempt; it is not applied to a newer copy someone else
+    saved meanwhile. Returns the dispatch as saved (a newer copy when someone
+    else saved it meanwhile) and what it needs next.
     """
     now = clock.now()
     attempt = Attempt(channel=point.channel, address=point.address, label=point.label, at=now)
@@ -72,7 +80,7 @@ def send_on_point(
     if dispatch.status in LIVE:
         dispatch.status = Status.SCHEDULED
     if not save_unless_stale(store, dispatch):
-        return read_again(store, dispatch), False  # changed meanwhile: decide again before sending
+        return read_again(store, dispatch), "decide"  # changed meanwhile: decide again first
     since = len(dispatch.decisions)
     content = dispatch.message.content_for(point.channel)
     ctx = SendContext(
@@ -101,10 +109,9 @@ def send_on_point(
         if isinstance(result.error, Withheld):
             dispatch.note(now, f"not sent on {point.describe()}: {result.error}")
             if attempt.tries == 0:
-                settled = _commit_attempt(
+                return _commit_attempt(
                     dispatch, attempt, since, store=store, clock=clock, withdraw=True
                 )
-                return settled, False
             attempt.error = f"withheld after {attempt.tries} tries: {result.error}"
             break
         if result.receipt is not None:
@@ -114,7 +121,7 @@ def send_on_point(
             attempt.accepted_at = now
             attempt.error = None
             dispatch.note(now, f"{adapter.name} accepted the message for {point.describe()}")
-            return _commit_attempt(dispatch, attempt, since, store=store, clock=clock), False
+            return _commit_attempt(dispatch, attempt, since, store=store, clock=clock, then=then)
         error = result.error
         attempt.error = f"{type(error).__name__}: {error}"
         if isinstance(error, ConfigurationError):
@@ -147,7 +154,7 @@ def send_on_point(
             why = f"failed unexpectedly ({type(error).__name__}: {error})"
         dispatch.note(now, f"{adapter.name} {why}; trying the next provider if there is one")
     attempt.outcome = Outcome.FAILED
-    return _commit_attempt(dispatch, attempt, since, store=store, clock=clock), False
+    return _commit_attempt(dispatch, attempt, since, store=store, clock=clock)
 
 
 def _withdraw_quietly(
@@ -173,7 +180,7 @@ def _closed(
     *,
     store: Store,
     clock: Clock,
-) -> tuple[Dispatch, bool]:
+) -> tuple[Dispatch, After]:
     """Settle an attempt cut short because the point closed (quiet hours, deliver_by).
 
     With a reopening in time the attempt is withdrawn and the dispatch waits
@@ -187,17 +194,17 @@ def _closed(
         dispatch.note(
             now, f"{attempt.channel} {attempt.address} closed for good after {tries} ({why})"
         )
-        return _commit_attempt(dispatch, attempt, since, store=store, clock=clock), False
+        return _commit_attempt(dispatch, attempt, since, store=store, clock=clock)
     dispatch.note(
         now,
         f"{attempt.channel} {attempt.address} closes before the next try after {tries} ({why}); "
         f"trying again when it opens at {reopening.isoformat()}",
     )
     dispatch.status = Status.SCHEDULED
-    settled = _commit_attempt(
+    settled, _ = _commit_attempt(
         dispatch, attempt, since, store=store, clock=clock, withdraw=True, due=reopening
     )
-    return settled, True
+    return settled, "reopens"
 
 
 def _commit_attempt(
@@ -209,15 +216,19 @@ def _commit_attempt(
     clock: Clock,
     withdraw: bool = False,
     due: datetime | None = None,
-) -> Dispatch:
+    then: Callable[[Dispatch], bool] = lambda _: False,
+) -> tuple[Dispatch, After]:
     """Save what a send did; if someone saved first, carry it onto their copy.
 
     A provider's answer must never be lost to a race: the attempt and the
     notes written since ``since`` are applied to the newest copy until a
     save holds. ``withdraw`` takes the attempt out instead (nothing was sent).
+    ``then`` settles the next step on this copy only, saved with the attempt:
+    on a newer copy the next step is decided afresh.
     """
     notes = dispatch.decisions[since:]
     now = clock.now()
+    after: After = "settled" if not withdraw and then(dispatch) else "decide"
     while True:
         if withdraw and dispatch.status in LIVE:
             withdrawn = dispatch.same_attempt(attempt)
@@ -230,9 +241,11 @@ def _commit_attempt(
             withdrawn = dispatch.same_attempt(attempt)
             if withdrawn is not None and withdrawn.outcome is Outcome.SENDING:
                 dispatch.attempts.remove(withdrawn)
-        dispatch.updated_at = now
+        if after == "decide":
+            dispatch.updated_at = now
         if save_unless_stale(store, dispatch):
-            return dispatch
+            return dispatch, after
+        after = "decide"
         fresh = read_again(store, dispatch)
         mine = fresh.same_attempt(attempt)
         if withdraw:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -282,14 +282,19 @@ class SendStore(SQLStore):
         self.made: set[str] = set()
         self._made_lock = threading.Lock()
 
-    def create(self, dispatch: Dispatch) -> Dispatch:
-        """Store a new dispatch, or return the one stored under its contact and key."""
-        if self.dry_run:
-            dispatch = dispatch.model_copy(update={"dry_run": True})
-        stored = super().create(dispatch)
-        if stored.id == dispatch.id:
-            with self._made_lock:
-                self.made.add(stored.id)
+    def create_many(self, dispatches: Iterable[Dispatch]) -> list[Dispatch]:
+        """Store new dispatches (`create` comes here too), noting which this run made."""
+        chosen = [
+            dispatch.model_copy(update={"dry_run": True}) if self.dry_run else dispatch
+            for dispatch in dispatches
+        ]
+        stored = super().create_many(chosen)
+        with self._made_lock:
+            self.made.update(
+                found.id
+                for found, given in zip(stored, chosen, strict=True)
+                if found.id == given.id
+            )
         return stored
 
 
