@@ -165,6 +165,15 @@ def environment_proxy(url: str) -> str | None:
     return _environment_proxies(url).get(urlsplit(url).scheme) or None
 
 
+def environment_ca_bundle() -> str | None:
+    """The CA bundle the environment names (``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``), read now.
+
+    None trusts the system's store. Both clients of an adapter use it, so that
+    `send` and `asend` trust the same authorities.
+    """
+    return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or None
+
+
 class PooledSession:
     """A ``requests`` session for one origin: up to ``max_connections`` kept open and reused.
 
@@ -182,9 +191,7 @@ class PooledSession:
         # What trust_env would look up on every request is looked up once instead.
         self._session.trust_env = False
         self.proxies = _environment_proxies(origin)
-        self.verify: bool | str = (
-            os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
-        )
+        self.verify: bool | str = environment_ca_bundle() or True
         pool = HTTPAdapter(pool_maxsize=max_connections)
         self._session.mount("https://", pool)
         self._session.mount("http://", pool)
@@ -279,22 +286,26 @@ class AsyncPooledSession:
     """An aiohttp session for one origin per running event loop, kept for every request.
 
     At most ``max_connections`` are open at once (more requests wait for one);
-    ``timeout`` bounds each request. The environment's proxy for ``origin`` is
-    read once, here. Raises ImportError when ``requests`` (which reads the
-    environment) is not installed.
+    ``timeout`` bounds each request. The environment's proxy for ``origin`` and
+    its CA bundle are read once, here. Raises ImportError when ``requests``
+    (which reads the environment) is not installed.
     """
 
     def __init__(self, origin: str, *, max_connections: int, timeout: float) -> None:
         self._max_connections = max_connections
         self._timeout = timeout
         self._proxy = environment_proxy(origin)
+        self._ca_bundle = environment_ca_bundle()
         self.sessions: PerLoop[aiohttp.ClientSession] = PerLoop(self._open, _close_session)
 
     def _open(self) -> aiohttp.ClientSession:
         import aiohttp
 
+        trusted = (
+            True if self._ca_bundle is None else ssl.create_default_context(cafile=self._ca_bundle)
+        )
         return aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=self._max_connections),
+            connector=aiohttp.TCPConnector(limit=self._max_connections, ssl=trusted),
             timeout=aiohttp.ClientTimeout(total=self._timeout),
         )
 

@@ -123,7 +123,7 @@ class SendGridEmail(BaseAdapter):
     64) is how many connections to SendGrid are kept open and reused, and the
     most requests in flight at once (more wait for a free one): size it to the
     concurrency you send with. Proxy and CA settings are read from the
-    environment once, when the first message is sent. `close` (or ``with``) and
+    environment once, when the adapter is built. `close` (or ``with``) and
     `aclose` (or ``async with``) release the connections. The dispatch id
     travels in ``custom_args`` as ``dispatch_id``; the receipt's
     ``provider_id`` is SendGrid's X-Message-Id. ``name`` (default ``sendgrid``)
