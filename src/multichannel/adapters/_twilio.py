@@ -120,6 +120,7 @@ class TwilioSettings(BaseSettings):
     messaging_service_sid: str | None = None
     status_callback: str | None = None
     base_url: str | None = None
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
 
 
 def mask_sid(sid: str) -> str:

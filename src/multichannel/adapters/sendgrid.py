@@ -111,6 +111,7 @@ class _Settings(BaseSettings):
     sendgrid_base_url: str | None = None
     sendgrid_reply_to: str | None = None
     sendgrid_timeout: float = 30.0
+    sendgrid_max_connections: int = DEFAULT_MAX_CONNECTIONS
 
 
 class SendGridEmail(BaseAdapter):
@@ -187,8 +188,9 @@ class SendGridEmail(BaseAdapter):
     def from_env(cls, *, name: str | None = None) -> Self:
         """Build from SENDGRID_API_KEY and SENDGRID_FROM (SENDGRID_BASE_URL optional).
 
-        SENDGRID_REPLY_TO and SENDGRID_TIMEOUT are read too; ``name`` names the
-        adapter. Raises ConfigurationError naming each missing or invalid variable.
+        SENDGRID_REPLY_TO, SENDGRID_TIMEOUT and SENDGRID_MAX_CONNECTIONS are read
+        too; ``name`` names the adapter. Raises ConfigurationError naming each
+        missing or invalid variable.
         """
         settings = load_settings(_Settings, name or cls.name)
         return cls(
@@ -198,6 +200,7 @@ class SendGridEmail(BaseAdapter):
             base_url=settings.sendgrid_base_url or None,
             reply_to=settings.sendgrid_reply_to or None,
             timeout=settings.sendgrid_timeout,
+            max_connections=settings.sendgrid_max_connections,
         )
 
     @property

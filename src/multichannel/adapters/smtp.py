@@ -101,6 +101,7 @@ class _Settings(BaseSettings):
     smtp_starttls: bool | None = None
     smtp_ssl: bool = False
     smtp_timeout: float = 30.0
+    smtp_max_connections: int = DEFAULT_MAX_CONNECTIONS
     smtp_reply_to: str | None = None
 
 
@@ -185,7 +186,8 @@ class SMTPEmail(BaseAdapter):
         """Build from SMTP_HOST, SMTP_FROM and the optional SMTP_* settings.
 
         SMTP_SSL=true alone means implicit TLS on port 465 (STARTTLS off unless
-        SMTP_STARTTLS says otherwise); ``name`` names the adapter. Raises
+        SMTP_STARTTLS says otherwise); SMTP_MAX_CONNECTIONS sizes the threads of
+        ``asend``; ``name`` names the adapter. Raises
         ConfigurationError naming each missing or invalid variable.
         """
         settings = load_settings(_Settings, name or cls.name)
@@ -204,6 +206,7 @@ class SMTPEmail(BaseAdapter):
             starttls=starttls,
             ssl=settings.smtp_ssl,
             timeout=settings.smtp_timeout,
+            max_connections=settings.smtp_max_connections,
             reply_to=settings.smtp_reply_to or None,
         )
 

@@ -91,6 +91,7 @@ class _TelnyxSettings(BaseSettings):
     telnyx_connection_id: str = Field(min_length=1)
     telnyx_from: str = Field(min_length=1)
     telnyx_base_url: str | None = None
+    telnyx_max_connections: int = DEFAULT_MAX_CONNECTIONS
 
 
 class TelnyxFax(BaseAdapter):
@@ -165,8 +166,8 @@ class TelnyxFax(BaseAdapter):
     def from_env(cls, *, name: str | None = None) -> TelnyxFax:
         """Build from TELNYX_API_KEY, TELNYX_CONNECTION_ID, TELNYX_FROM and TELNYX_BASE_URL.
 
-        ``name`` names the adapter. Raises ConfigurationError naming each
-        missing or invalid variable.
+        TELNYX_MAX_CONNECTIONS is read too; ``name`` names the adapter. Raises
+        ConfigurationError naming each missing or invalid variable.
         """
         settings = load_settings(_TelnyxSettings, name or cls.name)
         return cls(
@@ -175,6 +176,7 @@ class TelnyxFax(BaseAdapter):
             connection_id=settings.telnyx_connection_id,
             from_number=settings.telnyx_from,
             base_url=settings.telnyx_base_url,
+            max_connections=settings.telnyx_max_connections,
         )
 
     @property

@@ -147,7 +147,8 @@ class TwilioSMS(TwilioAdapter):
         """Built from ``TWILIO_*`` variables; ConfigurationError naming any missing one.
 
         ``prefix`` reads another account's variables instead (``TWILIO_BACKUP_``
-        reads ``TWILIO_BACKUP_ACCOUNT_SID`` and so on); ``name`` names the
+        reads ``TWILIO_BACKUP_ACCOUNT_SID`` and so on; ``TWILIO_MAX_CONNECTIONS``
+        sizes the kept connections); ``name`` names the
         adapter. ``TWILIO_MESSAGING_SERVICE_SID`` wins over
         ``TWILIO_FROM_NUMBER`` when both are set, so the voice adapter can
         share the number.
@@ -166,6 +167,7 @@ class TwilioSMS(TwilioAdapter):
             messaging_service_sid=settings.messaging_service_sid,
             status_callback=settings.status_callback,
             base_url=settings.base_url,
+            max_connections=settings.max_connections,
         )
 
     def _fields(self, point: ContactPoint, content: Content) -> dict[str, Any]:

@@ -158,7 +158,8 @@ class TwilioVoiceDrop(TwilioAdapter):
         """Built from ``TWILIO_*`` variables; ConfigurationError naming any missing one.
 
         ``prefix`` reads another account's variables instead (``TWILIO_BACKUP_``
-        reads ``TWILIO_BACKUP_ACCOUNT_SID`` and so on); ``name`` names the adapter.
+        reads ``TWILIO_BACKUP_ACCOUNT_SID`` and so on; ``TWILIO_MAX_CONNECTIONS``
+        sizes the kept connections); ``name`` names the adapter.
         """
         adapter = name or cls.name
         settings = load_settings(_VoiceSettings, adapter, env_prefix(prefix, adapter))
@@ -169,6 +170,7 @@ class TwilioVoiceDrop(TwilioAdapter):
             from_number=settings.from_number,
             status_callback=settings.voice_status_callback,
             base_url=settings.base_url,
+            max_connections=settings.max_connections,
         )
 
     def twiml(self, content: Content) -> str:
