@@ -8,25 +8,39 @@ answers), speaks HTTP/1.1 so that clients which keep connections alive can
 (the ``requests``-based Twilio SDK does, SendGrid's urllib-based SDK does not),
 and can wait ``latency`` seconds before each answer, as a distant API would.
 
+`serve` runs the stand-ins on threads of the calling process, for the rows
+that send one message after another. `serve_apart` runs them in a process of
+their own, on aiohttp's server, for the rows that send 64 at a time: there the
+stand-in answers many connections at once, and in a process of its own it
+takes none of the interpreter's time from the client being measured. Run as
+``python bench/standin.py --latency MS`` it is that process: it prints its
+origins as one JSON line and serves until stdin closes.
+
 Only 127.0.0.1 is ever used.
 """
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import json
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
-from multichannel.cli.demo.answers import Respond, sendgrid, twilio
+from common import ACCOUNT_SID, HOST
+
+from multichannel.cli.demo.answers import Request, Respond, sendgrid, twilio
 from multichannel.cli.demo.standins import read_request, write_answer
 
-HOST = "127.0.0.1"
-ACCOUNT_SID = "AC" + "0" * 32
-TOKEN = "bench"
 TWILIO_PATH = f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json"
 SENDGRID_PATH = "/v3/mail/send"
 
@@ -85,3 +99,76 @@ def serve(latency: float = 0.0) -> Iterator[Origins]:
             server.server_close()
         for thread in threads:
             thread.join()
+
+
+@contextmanager
+def serve_apart(latency: float = 0.0) -> Iterator[Origins]:
+    """Run Twilio's and SendGrid's stand-ins in a process of their own while the block runs."""
+    child = subprocess.Popen(
+        [sys.executable, str(Path(__file__).resolve()), "--latency", str(latency * 1000)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        ready = child.stdout.readline()
+        if not ready:
+            raise RuntimeError(f"the stand-in process ended before serving ({child.wait()})")
+        yield Origins(**json.loads(ready))
+    finally:
+        assert child.stdin is not None
+        child.stdin.close()  # the stand-in's signal to stop
+        try:
+            child.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+def _aiohttp_handler(respond: Respond, latency: float) -> Any:
+    from aiohttp import web
+
+    async def handle(request: web.Request) -> web.Response:
+        asked = Request(
+            method=request.method,
+            path=request.path,
+            headers={name.lower(): value for name, value in request.headers.items()},
+            body=await request.read(),
+        )
+        answer, _ = respond(asked, _accept_everyone)
+        if latency:
+            await asyncio.sleep(latency)
+        body = b"" if answer.payload is None else json.dumps(answer.payload).encode()
+        headers = dict(answer.headers)
+        if body:
+            headers["Content-Type"] = "application/json"
+        return web.Response(status=answer.status, body=body, headers=headers)
+
+    return handle
+
+
+async def _serve_until_stdin_closes(latency: float) -> None:
+    from aiohttp import web
+
+    runners, origins = [], {}
+    for name, respond in (("twilio", twilio), ("sendgrid", sendgrid)):
+        app = web.Application()
+        app.router.add_post("/{path:.*}", _aiohttp_handler(respond, latency))
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        listening = socket.socket()
+        listening.bind((HOST, 0))
+        await web.SockSite(runner, listening, backlog=1024).start()
+        runners.append(runner)
+        origins[name] = f"http://{HOST}:{listening.getsockname()[1]}"
+    print(json.dumps(origins), flush=True)
+    await asyncio.to_thread(sys.stdin.read)  # returns when the parent closes our stdin
+    for runner in runners:
+        await runner.cleanup()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description="Twilio and SendGrid stand-ins on 127.0.0.1.")
+    parser.add_argument("--latency", type=float, default=0.0, help="wait before answering, ms")
+    asyncio.run(_serve_until_stdin_closes(parser.parse_args().latency / 1000))
