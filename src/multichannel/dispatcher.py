@@ -488,10 +488,11 @@ class Dispatcher:
                 assert current is not None
                 current.outcome = Outcome.UNANSWERED
                 dispatch.note(now, f"no answer on {current.channel} {current.address} in time")
-            action = self._decide(dispatch, now, self._opted_out(dispatch.contact))
+            opted_out = self._opted_out(dispatch.contact)
+            action = self._decide(dispatch, now, opted_out)
             self._log(dispatch, action)
             if action.kind == "send" and action.point is not None:
-                dispatch, after = yield from self._send_on(dispatch, action.point)
+                dispatch, after = yield from self._send_on(dispatch, action.point, opted_out)
                 if after == "reopens":
                     return dispatch
                 current = dispatch.current
@@ -551,8 +552,14 @@ class Dispatcher:
                 dispatch.note(now, note)
         dispatch.note(now, action.reason)
 
-    def _send_on(self, dispatch: Dispatch, point: ContactPoint) -> Steps[tuple[Dispatch, After]]:
+    def _send_on(
+        self, dispatch: Dispatch, point: ContactPoint, opted_out: frozenset[tuple[str, str]]
+    ) -> Steps[tuple[Dispatch, After]]:
+        """Send on ``point``; ``opted_out`` is what the decision to send read from the store."""
         contact, message = dispatch.contact, dispatch.message
+
+        def settle(sent: Dispatch) -> bool:
+            return self._settle_after_send(sent, opted_out)
 
         def open_at(at: datetime) -> bool:
             return self.strategy.may_send_at(contact, point, message, at)
@@ -575,20 +582,19 @@ class Dispatcher:
             open_at=open_at,
             reopens=reopens,
             withheld=withheld_now,
-            then=self._settle_after_send,
+            then=settle,
         )
 
-    def _settle_after_send(self, dispatch: Dispatch) -> bool:
+    def _settle_after_send(self, dispatch: Dispatch, opted_out: frozenset[tuple[str, str]]) -> bool:
         """Decide the step after an accepted send, to be saved with it; False if it is a send.
 
         What the loop would decide next, decided before the save rather than
-        after it, so an accepted send costs one save fewer.
+        after it, so an accepted send costs one save fewer. Once the latest
+        attempt is accepted the decision is waiting for an answer or done,
+        which no opt-out changes (an opt-out of this point meanwhile cancels
+        the dispatch, and this save then loses to it), so the opt-outs read
+        for the send serve again.
         """
-        try:
-            opted_out = self._opted_out(dispatch.contact)
-        except Exception:
-            # The accepted send is saved first whatever happens; the loop asks again.
-            return False
         now = self.clock.now()
         action = self._decide(dispatch, now, opted_out)
         if action.kind == "send":
