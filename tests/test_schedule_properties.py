@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from multichannel import Schedule, Window
+from multichannel.windows import next_open_all
 
 # DST zones of both hemispheres, 30- and 45-minute offsets (with and without DST), a zone
 # whose DST moves by two hours, zones that change at local midnight, and one that skipped a day.
@@ -29,6 +30,7 @@ ZONES = (
     "Africa/Casablanca",
     "Antarctica/Troll",
     "America/Havana",
+    "America/New_York",
 )
 
 # Instants (UTC) at which a zone's offset changes; examples start near them on purpose.
@@ -71,6 +73,7 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
     "Africa/Casablanca": ("2012-07-20 02:00", "2018-06-17 02:00", "2026-02-15 02:00"),
     "Antarctica/Troll": ("2019-03-31 01:00", "2027-10-31 01:00"),
     "America/Havana": ("2011-11-13 05:00", "2026-03-08 05:00"),
+    "America/New_York": ("2011-11-06 06:00", "2026-03-08 07:00", "2026-11-01 06:00"),
 }
 
 FIRST = datetime(2011, 1, 1, tzinfo=UTC)
@@ -151,11 +154,26 @@ def windows_holding(draw: st.DrawFn, reading: datetime) -> Window:
     return Window(start=_clock(start), end=_clock(end))
 
 
+def read_open(schedule: Schedule, at: datetime) -> bool:
+    """Whether ``at`` is open, read from the windows themselves and nothing cached.
+
+    The definition in the module docstring, written out: the local reading of the
+    instant, then each window's ``contains``. The schedule's own answers come from
+    week patterns and spans kept between calls; this is what they must agree with.
+    """
+    reading = at.astimezone(schedule.tz)
+    if any(window.contains(reading) for window in schedule.quiet):
+        return False
+    return schedule.available is None or any(
+        window.contains(reading) for window in schedule.available
+    )
+
+
 def first_open_minute(schedule: Schedule, after: datetime, horizon: timedelta) -> datetime | None:
     """The earliest open instant found by trying every minute; exact for whole-minute zones."""
     at, end = after.astimezone(UTC), after.astimezone(UTC) + horizon
     while at <= end:
-        if schedule.is_open(at):
+        if read_open(schedule, at):
             return at
         at += MINUTE
     return None
@@ -237,3 +255,107 @@ def test_a_longer_horizon_never_finds_a_later_opening(
         assert long == short
     elif long is not None:
         assert long > after + horizon
+
+
+# --- the cached path against the windows themselves ---------------------------------------
+#
+# Schedule answers come from a week pattern kept per distinct set of windows and from
+# open spans kept per (zone, windows) and UTC week. These check them, minute by minute,
+# against `read_open`, which reads each window afresh.
+
+CACHE_ZONES = (
+    "America/New_York",
+    "Europe/London",
+    "Australia/Lord_Howe",
+    "America/Santiago",
+    "America/Detroit",
+    "Pacific/Chatham",
+)
+
+
+@st.composite
+def week_windows(draw: st.DrawFn, near: tuple[int, ...]) -> list[Window]:
+    """Quiet windows as people write them: nights across midnight, breaks, avoided days."""
+    found = draw(st.lists(windows(near), max_size=2))
+    if draw(st.booleans()):
+        night_start = draw(st.integers(18 * 4, 23 * 4)) * 15
+        night_end = draw(st.integers(4 * 4, 9 * 4)) * 15
+        found.append(Window(start=_clock(night_start), end=_clock(night_end), days=draw(day_sets)))
+    if draw(st.booleans()):
+        # What Preferences.avoid_days adds: whole local days.
+        avoided = draw(st.sets(st.sampled_from(DAYS), min_size=1, max_size=3).map(sorted))
+        found.append(Window(start="00:00", end="24:00", days=avoided))
+    return found
+
+
+@st.composite
+def shared_windows(
+    draw: st.DrawFn,
+) -> tuple[list[Window], list[Window] | None, datetime, timedelta, tuple[str, ...]]:
+    """Windows, an ``after`` near some zone's offset change, a horizon and 1-4 zones."""
+    zones = tuple(draw(st.lists(st.sampled_from(CACHE_ZONES), min_size=1, max_size=4, unique=True)))
+    changing = draw(st.sampled_from(zones))
+    change = datetime.fromisoformat(draw(st.sampled_from(TRANSITIONS[changing]))).replace(
+        tzinfo=UTC
+    )
+    near = wall_minutes(ZoneInfo(changing), change)
+    after = change + draw(st.integers(-3 * 1440, 90)) * MINUTE
+    quiet = draw(week_windows(near))
+    available = draw(st.none() | st.lists(windows(near), min_size=1, max_size=2))
+    return quiet, available, after, draw(st.integers(0, 3 * 1440)) * MINUTE, zones
+
+
+def read_quiet(schedule: Schedule, at: datetime) -> bool:
+    reading = at.astimezone(schedule.tz)
+    return any(window.contains(reading) for window in schedule.quiet)
+
+
+@settings(max_examples=150)
+@given(shared_windows(), st.integers(0, 59))
+def test_is_open_and_is_quiet_agree_with_the_windows_every_minute(
+    case: tuple[list[Window], list[Window] | None, datetime, timedelta, tuple[str, ...]],
+    second: int,
+) -> None:
+    quiet, available, after, _, zones = case
+    schedule = Schedule(timezone=zones[0], quiet=quiet, available=available)
+    at = after + timedelta(seconds=second)
+    for _ in range(0, 2 * 1440, 7):
+        assert schedule.is_open(at) == read_open(schedule, at), (at, schedule)
+        assert schedule.is_quiet(at) == read_quiet(schedule, at), (at, schedule)
+        at += 7 * MINUTE
+
+
+@settings(max_examples=200)
+@given(shared_windows())
+def test_next_open_in_one_zone_matches_a_minute_scan_of_the_windows(
+    case: tuple[list[Window], list[Window] | None, datetime, timedelta, tuple[str, ...]],
+) -> None:
+    quiet, available, after, horizon, zones = case
+    schedule = Schedule(timezone=zones[0], quiet=quiet, available=available)
+    expected = first_open_minute(schedule, after, horizon)
+    assert schedule.next_open(after, horizon) == expected, schedule.model_dump(mode="json")
+    # Asked again, and through a rebuilt equal schedule: the kept answer is the same.
+    rebuilt = Schedule.model_validate(schedule.model_dump())
+    assert rebuilt is not schedule
+    assert rebuilt.next_open(after, horizon) == expected
+    assert schedule.next_open(after, horizon) == expected
+
+
+@settings(max_examples=200)
+@given(shared_windows())
+def test_next_open_all_over_several_zones_matches_a_minute_scan(
+    case: tuple[list[Window], list[Window] | None, datetime, timedelta, tuple[str, ...]],
+) -> None:
+    quiet, available, after, horizon, zones = case
+    schedules = tuple(Schedule(timezone=name, quiet=quiet, available=available) for name in zones)
+    at, end = after, after + horizon
+    expected = None
+    while at <= end:
+        if all(read_open(schedule, at) for schedule in schedules):
+            expected = at
+            break
+        at += MINUTE
+    assert next_open_all(schedules, after, horizon) == expected
+    # A list of equal schedules, built again, shares the answer kept for the tuple.
+    rebuilt = [Schedule.model_validate(schedule.model_dump()) for schedule in schedules]
+    assert next_open_all(rebuilt, after, horizon) == expected

@@ -7,22 +7,24 @@ the same `Action`, and every candidate it passes over is explained in words.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from functools import lru_cache
+from time import strftime
+from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from multichannel.clock import require_aware
 from multichannel.consent import refusal
-from multichannel.contacts import Contact, ContactPoint, PreferenceEntry
+from multichannel.contacts import Contact, ContactPoint, PreferenceEntry, Preferences
 from multichannel.dispatch import Attempt, Outcome, Status
 from multichannel.messages import Message
-from multichannel.windows import Schedule, next_open_all
+from multichannel.windows import Schedule, Window, next_open_all
 
 __all__ = ["Action", "FallbackStrategy", "RetryPolicy"]
 
 _ANY_CHANNEL = "*"
+_REACHED = (Outcome.ACCEPTED, Outcome.DELIVERED)
 
 
 class RetryPolicy(BaseModel):
@@ -65,16 +67,56 @@ class Action(BaseModel):
     notes: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class _Candidate:
+class _Candidate(NamedTuple):
     rank: int
     entry: PreferenceEntry
     point: ContactPoint
 
 
+@lru_cache(maxsize=64)
 def _ordinal(rank: int) -> str:
     suffix = {1: "st", 2: "nd", 3: "rd"}.get(rank if rank < 20 else rank % 10, "th")
     return f"{rank}{suffix} choice"
+
+
+# Pure memos of what decide would otherwise work out again for every contact and
+# every call. Each is keyed by the values its answer depends on (never by an
+# object's identity), so equal inputs share an entry and no entry can go stale.
+
+
+@lru_cache(maxsize=1024)
+def _entries(channels: tuple[str, ...]) -> tuple[PreferenceEntry, ...]:
+    """`Preferences.entries` for ``channels``, which is all it reads."""
+    return Preferences.model_construct(channels=channels).entries
+
+
+@lru_cache(maxsize=4096)
+def _phone_zones(points: tuple[ContactPoint, ...]) -> tuple[str, ...]:
+    """`Contact.phone_zones` of a contact with ``points``, which is all it reads."""
+    return Contact.model_construct(id="-", points=points).phone_zones()
+
+
+@lru_cache(maxsize=1024)
+def _inferred_note(inferred: tuple[str, ...]) -> str:
+    shown = ", ".join(inferred[:5]) + (
+        f" and {len(inferred) - 5} more" if len(inferred) > 5 else ""
+    )
+    return (
+        f"no time zone given; inferred from phone numbers: {shown} (quiet if quiet in any of them)"
+    )
+
+
+@lru_cache(maxsize=4096)
+def _schedules(
+    zones: tuple[str, ...],
+    quiet_hours: tuple[Window, ...],
+    avoid_days: tuple[str, ...],
+    available: tuple[Window, ...] | None,
+) -> tuple[Schedule, ...]:
+    """One schedule per zone, quiet by `Preferences.quiet_windows` of these hours and days."""
+    preferences = Preferences.model_construct(quiet_hours=quiet_hours, avoid_days=avoid_days)
+    quiet = preferences.quiet_windows
+    return tuple(Schedule(timezone=name, quiet=quiet, available=available) for name in zones)
 
 
 class FallbackStrategy:
@@ -120,15 +162,9 @@ class FallbackStrategy:
         """The zones a contact's quiet hours are read in, and a sentence saying why."""
         if contact.timezone:
             return (contact.timezone,), f"time zone {contact.timezone} (the contact's own)"
-        inferred = contact.phone_zones()
+        inferred = _phone_zones(tuple(contact.points))
         if inferred:
-            shown = ", ".join(inferred[:5]) + (
-                f" and {len(inferred) - 5} more" if len(inferred) > 5 else ""
-            )
-            return inferred, (
-                f"no time zone given; inferred from phone numbers: {shown} "
-                "(quiet if quiet in any of them)"
-            )
+            return inferred, _inferred_note(inferred)
         return (self.default_timezone,), (
             f"no time zone given and no phone number; using the default {self.default_timezone}"
         )
@@ -148,9 +184,12 @@ class FallbackStrategy:
     ) -> tuple[Schedule, ...]:
         """The schedules that must all be open to use ``point`` for ``message``."""
         zones, _ = self.zones(contact)
-        quiet = () if message.urgent else contact.preferences.quiet_windows
-        return tuple(
-            Schedule(timezone=name, quiet=quiet, available=point.available) for name in zones
+        available = None if point.available is None else tuple(point.available)
+        if message.urgent:
+            return _schedules(zones, (), (), available)
+        preferences = contact.preferences
+        return _schedules(
+            zones, tuple(preferences.quiet_hours), tuple(preferences.avoid_days), available
         )
 
     def may_send_at(
@@ -202,10 +241,9 @@ class FallbackStrategy:
         if settled is not None:
             return settled.model_copy(update={"notes": tuple(notes)})
 
-        tried = [candidate for candidate in candidates if _tried(candidate.point, attempts)]
         cut_by_deadline = False
         for candidate in candidates:
-            if candidate in tried:
+            if attempts and _tried(candidate.point, attempts):
                 continue
             described = f"{candidate.point.describe()} ({_ordinal(candidate.rank)})"
             if message.deliver_by is not None and message.expired_at(now):
@@ -255,7 +293,7 @@ class FallbackStrategy:
         notes: list[str],
     ) -> list[_Candidate]:
         """Allowed points in ranked order; a note for each entry or point passed over."""
-        entries = contact.preferences.entries
+        entries = _entries(tuple(contact.preferences.channels))
         if not entries:
             entries = self.default_channels
             notes.append(
@@ -268,17 +306,17 @@ class FallbackStrategy:
             notes.append(f"depth {self.depth}: later choices not tried ({later})")
         allowed: list[_Candidate] = []
         seen: set[tuple[str, str]] = set()
+        every_channel = _ANY_CHANNEL in channels
         for rank, entry in enumerate(walked, start=1):
-            choice = f"{entry} ({_ordinal(rank)})"
-            if _ANY_CHANNEL not in channels and entry.channel not in channels:
-                notes.append(f"skipped {choice}: no adapter is registered for {entry.channel}")
+            if not every_channel and entry.channel not in channels:
+                notes.append(
+                    f"skipped {entry} ({_ordinal(rank)}): "
+                    f"no adapter is registered for {entry.channel}"
+                )
                 continue
-            points = list(contact.points_for(entry))
-            if not points:
-                label = f" labelled {entry.label}" if entry.label else ""
-                notes.append(f"skipped {choice}: the contact has no {entry.channel} point{label}")
-                continue
-            for point in points:
+            found = False
+            for point in contact.points_for(entry):
+                found = True
                 key = (point.channel, point.address)
                 if key in seen:
                     continue
@@ -288,6 +326,12 @@ class FallbackStrategy:
                     notes.append(f"skipped {point.describe()} ({_ordinal(rank)}): {skip}")
                 else:
                     allowed.append(_Candidate(rank, entry, point))
+            if not found:
+                label = f" labelled {entry.label}" if entry.label else ""
+                notes.append(
+                    f"skipped {entry} ({_ordinal(rank)}): "
+                    f"the contact has no {entry.channel} point{label}"
+                )
         return allowed
 
     def _settled(
@@ -301,6 +345,8 @@ class FallbackStrategy:
         if not attempts:
             return None
         latest = attempts[-1]
+        if latest.outcome is not Outcome.SENDING and latest.outcome not in _REACHED:
+            return None
         where = f"{latest.channel} {latest.address}"
         if latest.outcome is Outcome.SENDING:
             return Action(
@@ -308,8 +354,6 @@ class FallbackStrategy:
                 status=Status.SCHEDULED,
                 reason=f"the outcome of the send on {where} is not known yet",
             )
-        if latest.outcome not in (Outcome.ACCEPTED, Outcome.DELIVERED):
-            return None
         if not message.expects_response:
             status = Status.DELIVERED if latest.outcome is Outcome.DELIVERED else Status.ACCEPTED
             return Action(kind="stop", status=status, reason=f"{latest.outcome.value} on {where}")
@@ -361,15 +405,22 @@ def _why_closed(schedules: Sequence[Schedule], now: datetime) -> str:
     """Which window keeps the point closed at ``now``, in words."""
     for schedule in schedules:
         reading = schedule.local(now)
-        local = f"{reading:%a %H:%M} in {schedule.timezone}"
+        why = None
         for window in schedule.quiet:
             if window.contains(reading):
                 if window.start == "00:00" and window.end == "24:00":
-                    return f"it is {local}, an avoided day"
-                return f"it is {local}, inside quiet hours {window.describe()}"
-        if schedule.available is not None and not any(
-            window.contains(reading) for window in schedule.available
-        ):
-            hours = "; ".join(window.describe() for window in schedule.available) or "never"
-            return f"it is {local}, outside the point's available hours ({hours})"
+                    why = "an avoided day"
+                else:
+                    why = f"inside quiet hours {window.describe()}"
+                break
+        else:
+            if schedule.available is not None and not any(
+                window.contains(reading) for window in schedule.available
+            ):
+                hours = "; ".join(window.describe() for window in schedule.available) or "never"
+                why = f"outside the point's available hours ({hours})"
+        if why is not None:
+            # strftime as format(reading, "%a %H:%M") calls it, without its pass over the format.
+            local = strftime("%a %H:%M", reading.timetuple())
+            return f"it is {local} in {schedule.timezone}, {why}"
     return "it is closed now"

@@ -12,14 +12,24 @@ instants the local reading moves forward continuously and crosses no boundary,
 so the state is constant; the first candidate instant that is open is the
 answer. DST gaps, repeated hours, 30- and 45-minute offsets and skipped days all
 follow from that one definition.
+
+What that arithmetic finds is pure, so it is worked out once and kept, keyed by
+value (equal windows built separately share it): the local week of a set of
+windows as runs of open and closed minutes; a zone's offset changes, a UTC week
+at a time; and from both, the open spans in UTC of a (zone, windows) pair, or of
+several pairs together, a UTC week at a time. Asking again, for any contact with
+equal windows, is a look-up and a bisection. Each store is bounded.
 """
 
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from functools import cached_property
+from functools import cached_property, lru_cache
+from itertools import pairwise
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -237,17 +247,11 @@ class Schedule(BaseModel):
 
     def is_quiet(self, at: datetime) -> bool:
         """True when ``at`` reads inside a quiet window."""
-        reading = self.local(at)
-        return any(window.contains(reading) for window in self.quiet)
+        return not _week(tuple(self.quiet), None).is_open(self.local(at))
 
     def is_open(self, at: datetime) -> bool:
         """True when ``at`` is outside every quiet window and inside an available one."""
-        reading = self.local(at)
-        if any(window.contains(reading) for window in self.quiet):
-            return False
-        if self.available is None:
-            return True
-        return any(window.contains(reading) for window in self.available)
+        return _plan_of(self, (self,)).weeks[0].is_open(self.local(at))
 
     def next_open(
         self, after: datetime, horizon: timedelta = timedelta(days=14)
@@ -257,27 +261,207 @@ class Schedule(BaseModel):
         Returns None when nothing opens in time. Raises ValueError for a naive
         ``after`` or a negative horizon.
         """
-        return next_open_all((self,), after, horizon)
+        return _next_open(self, (self,), after, horizon)
 
-    def _boundary_minutes(self) -> frozenset[int]:
-        minutes = {0}
-        for window in (*self.quiet, *(self.available or ())):
-            minutes |= window.boundaries()
-        return frozenset(minutes)
+    @property
+    def _key(self) -> _Key:
+        # Read afresh, never kept on the instance: a copy made by
+        # model_copy(update=...) shares the instance's dict but not its windows.
+        # The zone is named by ``tz``, as `local` reads it, so both always agree.
+        available = None if self.available is None else tuple(self.available)
+        return self.tz.key, tuple(self.quiet), available
 
-    def _candidates(self, start: datetime, end: datetime) -> Iterator[datetime]:
-        """Instants in (start, end] at which this schedule's state can change."""
-        yield from _offset_changes(self.tz, start, end)
-        first = start.astimezone(self.tz).date() - timedelta(days=1)
-        last = end.astimezone(self.tz).date() + timedelta(days=1)
-        minutes = sorted(self._boundary_minutes())
-        day = first
-        while day <= last:
-            for minute in minutes:
-                for instant in _instants_reading(self.tz, day, minute):
-                    if start < instant <= end:
-                        yield instant
-            day += timedelta(days=1)
+
+_Key = tuple[str, tuple[Window, ...], tuple[Window, ...] | None]
+"""What a schedule's answers depend on, by value: its zone's name and its windows."""
+
+_WEEK = 7 * _MINUTES_PER_DAY
+_A_MONDAY = datetime(2024, 1, 1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Open spans are worked out and kept a UTC week at a time.
+_BLOCK = timedelta(days=7)
+# Searches this close to the ends of the datetime range take the slow way, whose
+# arithmetic never steps outside the range it is asked about.
+_SAFE_FROM = datetime(1, 2, 1, tzinfo=UTC)
+_SAFE_UNTIL = datetime(9999, 11, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class _Week:
+    """When a set of windows is open, by minute of the local week (Monday 00:00 is minute 0).
+
+    The week is cut into runs of one state: run ``i`` starts at ``starts[i]``
+    (``starts[0]`` is 0) and is open when ``opens[i]``; neighbouring runs differ.
+    """
+
+    starts: tuple[int, ...]
+    opens: tuple[bool, ...]
+
+    def run(self, reading: datetime) -> tuple[int, int]:
+        """The run holding the wall reading ``reading``, and its minute of the week."""
+        minute = reading.weekday() * _MINUTES_PER_DAY + reading.hour * 60 + reading.minute
+        return bisect_right(self.starts, minute) - 1, minute
+
+    def is_open(self, reading: datetime) -> bool:
+        """True when the wall reading ``reading`` (its tzinfo ignored) is open."""
+        return self.opens[self.run(reading)[0]]
+
+
+@lru_cache(maxsize=1024)
+def _week(quiet: tuple[Window, ...], available: tuple[Window, ...] | None) -> _Week:
+    """The local week of ``quiet`` and ``available``, worked out once per distinct pair.
+
+    Each window's ``contains`` decides the state of each run: the state can change
+    only at a window's start or end or at a midnight, so one reading per run is
+    every reading.
+    """
+    minutes = {0}
+    for window in (*quiet, *(available or ())):
+        minutes |= window.boundaries()
+    starts: list[int] = []
+    opens: list[bool] = []
+    for minute in sorted(day * _MINUTES_PER_DAY + m for day in range(7) for m in minutes):
+        reading = _A_MONDAY + timedelta(minutes=minute)
+        state = not any(window.contains(reading) for window in quiet) and (
+            available is None or any(window.contains(reading) for window in available)
+        )
+        if not opens or opens[-1] != state:
+            starts.append(minute)
+            opens.append(state)
+    return _Week(tuple(starts), tuple(opens))
+
+
+def _block_start(block: int) -> datetime:
+    return _EPOCH + block * _BLOCK
+
+
+@lru_cache(maxsize=4096)
+def _offset_changes_in(timezone: str, block: int) -> tuple[datetime, ...]:
+    """The instants inside UTC week ``block`` at which the offset of ``timezone`` changes."""
+    low, high = _block_start(block), _block_start(block + 1)
+    return tuple(at for at in _offset_changes(zone(timezone), low, high) if at < high)
+
+
+_Spans = tuple[tuple[datetime, ...], tuple[datetime, ...]]
+"""Open spans: their starts and their ends, in order."""
+
+
+def _open_spans(keys: tuple[_Key, ...], block: int) -> _Spans:
+    """The UTC spans [start, end) in UTC week ``block`` during which every schedule is open."""
+    if len(keys) != 1:
+        return _overlap([_plan_for((key,)).spans(block) for key in keys])
+    ((timezone, quiet, available),) = keys
+    week = _week(quiet, available)
+    low, high = _block_start(block), _block_start(block + 1)
+    runs = len(week.starts)
+    if runs == 1:
+        return ((low,), (high,)) if week.opens[0] else ((), ())
+    tz = zone(timezone)
+    starts: list[datetime] = []
+    ends: list[datetime] = []
+    opened: datetime | None = None
+    edges = (low, *_offset_changes_in(timezone, block), high)
+    # Between two offset changes the wall reading is the instant plus one offset,
+    # so each boundary of the week there is read at exactly one instant.
+    for segment_start, segment_end in pairwise(edges):
+        reading = segment_start.astimezone(tz)
+        offset = reading.utcoffset() or timedelta(0)
+        run, minute = week.run(reading)
+        monday = reading.replace(tzinfo=None, second=0, microsecond=0) - timedelta(minutes=minute)
+        at = segment_start
+        while at < segment_end:
+            index = run % runs
+            if week.opens[index] and opened is None:
+                opened = at
+            elif not week.opens[index] and opened is not None:
+                starts.append(opened)
+                ends.append(at)
+                opened = None
+            run += 1
+            laps, index = divmod(run, runs)
+            wall = monday + timedelta(minutes=week.starts[index] + laps * _WEEK)
+            at = (wall - offset).replace(tzinfo=UTC)
+    if opened is not None:
+        starts.append(opened)
+        ends.append(high)
+    return tuple(starts), tuple(ends)
+
+
+class _Plan:
+    """One set of schedules, by value, and their open spans a UTC week at a time.
+
+    A week's spans are worked out the first time it is asked about and kept for
+    every later call with equal schedules: a million contacts who share a few
+    hundred schedules share a few hundred plans.
+    """
+
+    __slots__ = ("_spans", "keys", "never", "weeks")
+
+    def __init__(self, keys: tuple[_Key, ...]) -> None:
+        self.keys = keys
+        self.weeks = tuple(_week(quiet, available) for _, quiet, available in keys)
+        self.never = not all(any(week.opens) for week in self.weeks)
+        self._spans: dict[int, _Spans] = {}
+
+    def spans(self, block: int) -> _Spans:
+        """The open spans within UTC week ``block``."""
+        found = self._spans.get(block)
+        if found is None:
+            if len(self._spans) >= _WEEKS_KEPT:
+                self._spans.clear()
+            found = self._spans[block] = _open_spans(self.keys, block)
+        return found
+
+
+@lru_cache(maxsize=1024)
+def _plan_for(keys: tuple[_Key, ...]) -> _Plan:
+    return _Plan(keys)
+
+
+_WEEKS_KEPT = 8
+_PLANS_OF_OWNERS: dict[int, tuple[object, _Plan]] = {}
+_OWNERS_KEPT = 1024
+
+
+def _plan_of(owner: object, schedules: Sequence[Schedule]) -> _Plan:
+    """The plan of ``schedules``, found by value, or by identity when ``owner`` was seen.
+
+    ``owner`` is the tuple of schedules a caller passed, or the one schedule asked.
+    It is remembered (and kept alive, so its id is never reused meanwhile) only
+    when nothing in it can change: a tuple of schedules, or a schedule.
+    """
+    seen = _PLANS_OF_OWNERS.get(id(owner))
+    if seen is not None and seen[0] is owner:
+        return seen[1]
+    plan = _plan_for(tuple([schedule._key for schedule in schedules]))
+    if type(owner) is Schedule or (
+        type(owner) is tuple and all(type(schedule) is Schedule for schedule in schedules)
+    ):
+        if len(_PLANS_OF_OWNERS) >= _OWNERS_KEPT:
+            _PLANS_OF_OWNERS.clear()
+        _PLANS_OF_OWNERS[id(owner)] = (owner, plan)
+    return plan
+
+
+def _overlap(each: Sequence[_Spans]) -> _Spans:
+    """The spans during which every one of ``each`` is open."""
+    starts, ends = each[0]
+    for other_starts, other_ends in each[1:]:
+        both_starts: list[datetime] = []
+        both_ends: list[datetime] = []
+        mine = theirs = 0
+        while mine < len(starts) and theirs < len(other_starts):
+            start = max(starts[mine], other_starts[theirs])
+            end = min(ends[mine], other_ends[theirs])
+            if start < end:
+                both_starts.append(start)
+                both_ends.append(end)
+            if ends[mine] < other_ends[theirs]:
+                mine += 1
+            else:
+                theirs += 1
+        starts, ends = tuple(both_starts), tuple(both_ends)
+    return starts, ends
 
 
 def next_open_all(
@@ -289,26 +473,86 @@ def next_open_all(
     nothing opens by then. Raises ValueError for a naive ``after`` or a negative
     horizon.
     """
+    return _next_open(schedules, schedules, after, horizon)
+
+
+def _next_open(
+    owner: object, schedules: Sequence[Schedule], after: datetime, horizon: timedelta
+) -> datetime | None:
     require_aware(after, "after")
     if horizon < timedelta(0):
         raise ValueError(f"horizon cannot be negative ({horizon})")
+    if not schedules:
+        return after
+    start = after.astimezone(UTC)
+    if not _SAFE_FROM <= start <= _SAFE_UNTIL:
+        return _next_open_by_scan(schedules, after, horizon)
+    plan = _plan_of(owner, schedules)
+    block = (start - _EPOCH) // _BLOCK
+    starts, ends = plan.spans(block)
+    index = bisect_right(starts, start) - 1
+    if index >= 0 and start < ends[index]:
+        return after
+    end = start + horizon
+    if end > _SAFE_UNTIL:
+        return _next_open_by_scan(schedules, after, horizon)
+    if index + 1 < len(starts):
+        found = starts[index + 1]
+    elif plan.never:
+        return None
+    else:
+        while True:
+            block += 1
+            low = _block_start(block)
+            if low > end:
+                return None
+            starts = plan.spans(block)[0]
+            if starts:
+                found = starts[0]
+                break
+    return found.astimezone(after.tzinfo) if found <= end else None
+
+
+def _next_open_by_scan(
+    schedules: Sequence[Schedule], after: datetime, horizon: timedelta
+) -> datetime | None:
+    """`next_open_all` by trying every instant at which some schedule can change state.
+
+    Slower than the cached week spans, but it never steps past the range asked
+    about, so it answers near the ends of the datetime range.
+    """
     start = after.astimezone(UTC)
     if all(schedule.is_open(start) for schedule in schedules):
         return after
     end = start + horizon
-    # A day at a time, so that an opening soon after ``after`` (the usual case)
-    # costs a day's candidates rather than the whole horizon's.
     low = start
     while low < end:
         high = min(low + _CHUNK, end)
         candidates: set[datetime] = set()
         for schedule in schedules:
-            candidates.update(schedule._candidates(low, high))
+            candidates.update(_candidates(schedule, low, high))
         for instant in sorted(candidates):
             if all(schedule.is_open(instant) for schedule in schedules):
                 return instant.astimezone(after.tzinfo)
         low = high
     return None
+
+
+def _candidates(schedule: Schedule, start: datetime, end: datetime) -> Iterator[datetime]:
+    """Instants in (start, end] at which the state of ``schedule`` can change."""
+    tz = schedule.tz
+    yield from _offset_changes(tz, start, end)
+    minutes = {0}
+    for window in (*schedule.quiet, *(schedule.available or ())):
+        minutes |= window.boundaries()
+    day = start.astimezone(tz).date() - timedelta(days=1)
+    last = end.astimezone(tz).date() + timedelta(days=1)
+    while day <= last:
+        for minute in sorted(minutes):
+            for instant in _instants_reading(tz, day, minute):
+                if start < instant <= end:
+                    yield instant
+        day += timedelta(days=1)
 
 
 def _instants_reading(tz: tzinfo, day: date, minute: int) -> Iterator[datetime]:
