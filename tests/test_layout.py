@@ -22,6 +22,7 @@ CORE = {
     "multichannel.errors",
     "multichannel.clock",
     "multichannel.windows",
+    "multichannel._weeks",
     "multichannel.contacts",
     "multichannel.messages",
     "multichannel.dispatch",

@@ -16,7 +16,7 @@ from multichannel import (
     Preferences,
     Schedule,
     Window,
-    windows,
+    _weeks,
 )
 from multichannel.windows import next_open_all
 
@@ -57,14 +57,14 @@ def scan(schedule: Schedule, after: datetime, horizon: timedelta) -> datetime | 
 def worked_out(monkeypatch: pytest.MonkeyPatch) -> Callable[[], int]:
     """How many UTC weeks of open spans have been worked out since the test began."""
     count = 0
-    compute = windows._open_spans
+    compute = _weeks.open_spans
 
     def counting(keys: Any, block: int) -> Any:
         nonlocal count
         count += 1
         return compute(keys, block)
 
-    monkeypatch.setattr(windows, "_open_spans", counting)
+    monkeypatch.setattr(_weeks, "open_spans", counting)
     return lambda: count
 
 

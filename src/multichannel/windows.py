@@ -26,16 +26,27 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from functools import cached_property, lru_cache
-from itertools import pairwise
+from datetime import UTC, datetime, time, timedelta
+from functools import cached_property
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from multichannel._fields import Items
+from multichannel._weeks import (
+    BLOCK,
+    EPOCH,
+    SAFE_FROM,
+    SAFE_UNTIL,
+    Key,
+    Plan,
+    block_start,
+    instants_reading,
+    offset_changes,
+    plan_for,
+    week_of,
+)
 from multichannel.clock import require_aware
 
 __all__ = ["DAY_NAMES", "Schedule", "Window", "next_open_all", "parse_days", "zone"]
@@ -56,9 +67,6 @@ _DAY_ALIASES = {
 }
 _CLOCK = re.compile(r"^(\d{1,2}):(\d{2})$")
 _MINUTES_PER_DAY = 24 * 60
-# Offset changes are found by stepping through UTC at this pace and bisecting;
-# no zone changes its offset twice within an hour.
-_SCAN_STEP = timedelta(hours=1)
 _CHUNK = timedelta(days=1)
 
 
@@ -247,7 +255,7 @@ class Schedule(BaseModel):
 
     def is_quiet(self, at: datetime) -> bool:
         """True when ``at`` reads inside a quiet window."""
-        return not _week(tuple(self.quiet), None).is_open(self.local(at))
+        return not week_of(tuple(self.quiet), None).is_open(self.local(at))
 
     def is_open(self, at: datetime) -> bool:
         """True when ``at`` is outside every quiet window and inside an available one."""
@@ -264,7 +272,7 @@ class Schedule(BaseModel):
         return _next_open(self, (self,), after, horizon)
 
     @property
-    def _key(self) -> _Key:
+    def _key(self) -> Key:
         # Read afresh, never kept on the instance: a copy made by
         # model_copy(update=...) shares the instance's dict but not its windows.
         # The zone is named by ``tz``, as `local` reads it, so both always agree.
@@ -272,158 +280,11 @@ class Schedule(BaseModel):
         return self.tz.key, tuple(self.quiet), available
 
 
-_Key = tuple[str, tuple[Window, ...], tuple[Window, ...] | None]
-"""What a schedule's answers depend on, by value: its zone's name and its windows."""
-
-_WEEK = 7 * _MINUTES_PER_DAY
-_A_MONDAY = datetime(2024, 1, 1)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-# Open spans are worked out and kept a UTC week at a time.
-_BLOCK = timedelta(days=7)
-# Searches this close to the ends of the datetime range take the slow way, whose
-# arithmetic never steps outside the range it is asked about.
-_SAFE_FROM = datetime(1, 2, 1, tzinfo=UTC)
-_SAFE_UNTIL = datetime(9999, 11, 1, tzinfo=UTC)
-
-
-@dataclass(frozen=True, eq=False, slots=True)
-class _Week:
-    """When a set of windows is open, by minute of the local week (Monday 00:00 is minute 0).
-
-    The week is cut into runs of one state: run ``i`` starts at ``starts[i]``
-    (``starts[0]`` is 0) and is open when ``opens[i]``; neighbouring runs differ.
-    """
-
-    starts: tuple[int, ...]
-    opens: tuple[bool, ...]
-
-    def run(self, reading: datetime) -> tuple[int, int]:
-        """The run holding the wall reading ``reading``, and its minute of the week."""
-        minute = reading.weekday() * _MINUTES_PER_DAY + reading.hour * 60 + reading.minute
-        return bisect_right(self.starts, minute) - 1, minute
-
-    def is_open(self, reading: datetime) -> bool:
-        """True when the wall reading ``reading`` (its tzinfo ignored) is open."""
-        return self.opens[self.run(reading)[0]]
-
-
-@lru_cache(maxsize=1024)
-def _week(quiet: tuple[Window, ...], available: tuple[Window, ...] | None) -> _Week:
-    """The local week of ``quiet`` and ``available``, worked out once per distinct pair.
-
-    Each window's ``contains`` decides the state of each run: the state can change
-    only at a window's start or end or at a midnight, so one reading per run is
-    every reading.
-    """
-    minutes = {0}
-    for window in (*quiet, *(available or ())):
-        minutes |= window.boundaries()
-    starts: list[int] = []
-    opens: list[bool] = []
-    for minute in sorted(day * _MINUTES_PER_DAY + m for day in range(7) for m in minutes):
-        reading = _A_MONDAY + timedelta(minutes=minute)
-        state = not any(window.contains(reading) for window in quiet) and (
-            available is None or any(window.contains(reading) for window in available)
-        )
-        if not opens or opens[-1] != state:
-            starts.append(minute)
-            opens.append(state)
-    return _Week(tuple(starts), tuple(opens))
-
-
-def _block_start(block: int) -> datetime:
-    return _EPOCH + block * _BLOCK
-
-
-@lru_cache(maxsize=4096)
-def _offset_changes_in(timezone: str, block: int) -> tuple[datetime, ...]:
-    """The instants inside UTC week ``block`` at which the offset of ``timezone`` changes."""
-    low, high = _block_start(block), _block_start(block + 1)
-    return tuple(at for at in _offset_changes(zone(timezone), low, high) if at < high)
-
-
-_Spans = tuple[tuple[datetime, ...], tuple[datetime, ...]]
-"""Open spans: their starts and their ends, in order."""
-
-
-def _open_spans(keys: tuple[_Key, ...], block: int) -> _Spans:
-    """The UTC spans [start, end) in UTC week ``block`` during which every schedule is open."""
-    if len(keys) != 1:
-        return _overlap([_plan_for((key,)).spans(block) for key in keys])
-    ((timezone, quiet, available),) = keys
-    week = _week(quiet, available)
-    low, high = _block_start(block), _block_start(block + 1)
-    runs = len(week.starts)
-    if runs == 1:
-        return ((low,), (high,)) if week.opens[0] else ((), ())
-    tz = zone(timezone)
-    starts: list[datetime] = []
-    ends: list[datetime] = []
-    opened: datetime | None = None
-    edges = (low, *_offset_changes_in(timezone, block), high)
-    # Between two offset changes the wall reading is the instant plus one offset,
-    # so each boundary of the week there is read at exactly one instant.
-    for segment_start, segment_end in pairwise(edges):
-        reading = segment_start.astimezone(tz)
-        offset = reading.utcoffset() or timedelta(0)
-        run, minute = week.run(reading)
-        monday = reading.replace(tzinfo=None, second=0, microsecond=0) - timedelta(minutes=minute)
-        at = segment_start
-        while at < segment_end:
-            index = run % runs
-            if week.opens[index] and opened is None:
-                opened = at
-            elif not week.opens[index] and opened is not None:
-                starts.append(opened)
-                ends.append(at)
-                opened = None
-            run += 1
-            laps, index = divmod(run, runs)
-            wall = monday + timedelta(minutes=week.starts[index] + laps * _WEEK)
-            at = (wall - offset).replace(tzinfo=UTC)
-    if opened is not None:
-        starts.append(opened)
-        ends.append(high)
-    return tuple(starts), tuple(ends)
-
-
-class _Plan:
-    """One set of schedules, by value, and their open spans a UTC week at a time.
-
-    A week's spans are worked out the first time it is asked about and kept for
-    every later call with equal schedules: a million contacts who share a few
-    hundred schedules share a few hundred plans.
-    """
-
-    __slots__ = ("_spans", "keys", "never", "weeks")
-
-    def __init__(self, keys: tuple[_Key, ...]) -> None:
-        self.keys = keys
-        self.weeks = tuple(_week(quiet, available) for _, quiet, available in keys)
-        self.never = not all(any(week.opens) for week in self.weeks)
-        self._spans: dict[int, _Spans] = {}
-
-    def spans(self, block: int) -> _Spans:
-        """The open spans within UTC week ``block``."""
-        found = self._spans.get(block)
-        if found is None:
-            if len(self._spans) >= _WEEKS_KEPT:
-                self._spans.clear()
-            found = self._spans[block] = _open_spans(self.keys, block)
-        return found
-
-
-@lru_cache(maxsize=1024)
-def _plan_for(keys: tuple[_Key, ...]) -> _Plan:
-    return _Plan(keys)
-
-
-_WEEKS_KEPT = 8
-_PLANS_OF_OWNERS: dict[int, tuple[object, _Plan]] = {}
+_PLANS_OF_OWNERS: dict[int, tuple[object, Plan]] = {}
 _OWNERS_KEPT = 1024
 
 
-def _plan_of(owner: object, schedules: Sequence[Schedule]) -> _Plan:
+def _plan_of(owner: object, schedules: Sequence[Schedule]) -> Plan:
     """The plan of ``schedules``, found by value, or by identity when ``owner`` was seen.
 
     ``owner`` is the tuple of schedules a caller passed, or the one schedule asked.
@@ -433,7 +294,7 @@ def _plan_of(owner: object, schedules: Sequence[Schedule]) -> _Plan:
     seen = _PLANS_OF_OWNERS.get(id(owner))
     if seen is not None and seen[0] is owner:
         return seen[1]
-    plan = _plan_for(tuple([schedule._key for schedule in schedules]))
+    plan = plan_for(tuple([schedule._key for schedule in schedules]))
     if type(owner) is Schedule or (
         type(owner) is tuple and all(type(schedule) is Schedule for schedule in schedules)
     ):
@@ -441,27 +302,6 @@ def _plan_of(owner: object, schedules: Sequence[Schedule]) -> _Plan:
             _PLANS_OF_OWNERS.clear()
         _PLANS_OF_OWNERS[id(owner)] = (owner, plan)
     return plan
-
-
-def _overlap(each: Sequence[_Spans]) -> _Spans:
-    """The spans during which every one of ``each`` is open."""
-    starts, ends = each[0]
-    for other_starts, other_ends in each[1:]:
-        both_starts: list[datetime] = []
-        both_ends: list[datetime] = []
-        mine = theirs = 0
-        while mine < len(starts) and theirs < len(other_starts):
-            start = max(starts[mine], other_starts[theirs])
-            end = min(ends[mine], other_ends[theirs])
-            if start < end:
-                both_starts.append(start)
-                both_ends.append(end)
-            if ends[mine] < other_ends[theirs]:
-                mine += 1
-            else:
-                theirs += 1
-        starts, ends = tuple(both_starts), tuple(both_ends)
-    return starts, ends
 
 
 def next_open_all(
@@ -485,16 +325,16 @@ def _next_open(
     if not schedules:
         return after
     start = after.astimezone(UTC)
-    if not _SAFE_FROM <= start <= _SAFE_UNTIL:
+    if not SAFE_FROM <= start <= SAFE_UNTIL:
         return _next_open_by_scan(schedules, after, horizon)
     plan = _plan_of(owner, schedules)
-    block = (start - _EPOCH) // _BLOCK
+    block = (start - EPOCH) // BLOCK
     starts, ends = plan.spans(block)
     index = bisect_right(starts, start) - 1
     if index >= 0 and start < ends[index]:
         return after
     end = start + horizon
-    if end > _SAFE_UNTIL:
+    if end > SAFE_UNTIL:
         return _next_open_by_scan(schedules, after, horizon)
     if index + 1 < len(starts):
         found = starts[index + 1]
@@ -503,7 +343,7 @@ def _next_open(
     else:
         while True:
             block += 1
-            low = _block_start(block)
+            low = block_start(block)
             if low > end:
                 return None
             starts = plan.spans(block)[0]
@@ -541,7 +381,7 @@ def _next_open_by_scan(
 def _candidates(schedule: Schedule, start: datetime, end: datetime) -> Iterator[datetime]:
     """Instants in (start, end] at which the state of ``schedule`` can change."""
     tz = schedule.tz
-    yield from _offset_changes(tz, start, end)
+    yield from offset_changes(tz, start, end)
     minutes = {0}
     for window in (*schedule.quiet, *(schedule.available or ())):
         minutes |= window.boundaries()
@@ -549,44 +389,7 @@ def _candidates(schedule: Schedule, start: datetime, end: datetime) -> Iterator[
     last = end.astimezone(tz).date() + timedelta(days=1)
     while day <= last:
         for minute in sorted(minutes):
-            for instant in _instants_reading(tz, day, minute):
+            for instant in instants_reading(tz, day, minute):
                 if start < instant <= end:
                     yield instant
         day += timedelta(days=1)
-
-
-def _instants_reading(tz: tzinfo, day: date, minute: int) -> Iterator[datetime]:
-    """Every UTC instant whose wall reading in ``tz`` is ``day`` at ``minute``: none, one or two."""
-    naive = datetime.combine(day, time()) + timedelta(minutes=minute)
-    seen: set[datetime] = set()
-    for fold in (0, 1):
-        instant = naive.replace(tzinfo=tz, fold=fold).astimezone(UTC)
-        if instant not in seen and instant.astimezone(tz).replace(tzinfo=None) == naive:
-            seen.add(instant)
-            yield instant
-
-
-def _offset_changes(tz: tzinfo, start: datetime, end: datetime) -> Iterator[datetime]:
-    """Instants in (start, end] at which the UTC offset of ``tz`` changes."""
-    low = start
-    low_offset = low.astimezone(tz).utcoffset()
-    while low < end:
-        high = min(low + _SCAN_STEP, end)
-        high_offset = high.astimezone(tz).utcoffset()
-        if high_offset != low_offset:
-            yield _bisect_change(tz, low, high, low_offset)
-        low, low_offset = high, high_offset
-
-
-def _bisect_change(
-    tz: tzinfo, low: datetime, high: datetime, low_offset: timedelta | None
-) -> datetime:
-    """The first instant in (low, high] whose offset differs from ``low_offset``."""
-    step = timedelta(microseconds=1)
-    while high - low > step:
-        middle = low + (high - low) / 2
-        if middle.astimezone(tz).utcoffset() == low_offset:
-            low = middle
-        else:
-            high = middle
-    return high
