@@ -18,7 +18,7 @@ from collections.abc import (
     Iterator,
 )
 from datetime import datetime, timedelta
-from typing import Literal, TypeVar
+from typing import Literal, NamedTuple, TypeVar
 
 from multichannel._engine.batch import BatchResult, Prepared, run_batch, run_batch_async
 from multichannel._engine.events import Effect, apply_event, find_attempt, find_dispatch
@@ -49,6 +49,14 @@ __all__ = ["Dispatcher"]
 
 logger = logging.getLogger("multichannel.dispatcher")
 _T = TypeVar("_T")
+
+
+class _Fresh(NamedTuple):
+    """A dispatch not yet stored, its first decision and the opt-outs that decision read."""
+
+    dispatch: Dispatch
+    action: Action
+    opted_out: frozenset[tuple[str, str]]
 
 
 def _longest_waits(registry: Registry, retry: RetryPolicy) -> tuple[timedelta, str]:
@@ -295,21 +303,21 @@ class Dispatcher:
             opted_out = self.store.opted_out(
                 (point.channel, point.address) for contact in chunk for point in contact.points
             )
-            prepared: list[Prepared | tuple[Dispatch, Action]] = []
+            prepared: list[Prepared | _Fresh] = []
             for contact in chunk:
                 try:
                     prepared.append(self._fresh(contact, message, opted_out))
                 except Exception as error:
                     prepared.append(BatchResult(contact, None, error))
             later = [
-                item for item in prepared if isinstance(item, tuple) and item[1].kind != "send"
+                item for item in prepared if isinstance(item, _Fresh) and item.action.kind != "send"
             ]
             try:
                 stored = (
                     dict(
                         zip(
-                            (id(fresh) for fresh, _ in later),
-                            create_many(self.store, [fresh for fresh, _ in later]),
+                            (id(fresh.dispatch) for fresh in later),
+                            create_many(self.store, [fresh.dispatch for fresh in later]),
                             strict=True,
                         )
                     )
@@ -323,7 +331,9 @@ class Dispatcher:
                 stored = {}
             return [
                 self._prepared(
-                    contact, item, stored.get(id(item[0])) if isinstance(item, tuple) else None
+                    contact,
+                    item,
+                    stored.get(id(item.dispatch)) if isinstance(item, _Fresh) else None,
                 )
                 for contact, item in zip(chunk, prepared, strict=True)
             ]
@@ -331,18 +341,15 @@ class Dispatcher:
         return prepare
 
     def _prepared(
-        self,
-        contact: Contact,
-        item: Prepared | tuple[Dispatch, Action],
-        stored: Dispatch | None,
+        self, contact: Contact, item: Prepared | _Fresh, stored: Dispatch | None
     ) -> Prepared:
-        if not isinstance(item, tuple):
+        if not isinstance(item, _Fresh):
             return item
-        fresh, action = item
+        fresh = item
         if stored is None:
-            return lambda: self._drive(self._created(fresh, action, self.store.create(fresh)))
+            return lambda: self._drive(self._created(fresh, self.store.create(fresh.dispatch)))
         try:
-            return BatchResult(contact, self._drive(self._created(fresh, action, stored)), None)
+            return BatchResult(contact, self._drive(self._created(fresh, stored)), None)
         except Exception as error:
             return BatchResult(contact, None, error)
 
@@ -381,16 +388,16 @@ class Dispatcher:
     # The loop, written once.
 
     def _start(self, contact: Contact, message: Message) -> Steps[Dispatch]:
-        fresh, action = self._fresh(contact, message, self._opted_out(contact))
-        return (yield from self._created(fresh, action, self.store.create(fresh)))
+        fresh = self._fresh(contact, message, self._opted_out(contact))
+        return (yield from self._created(fresh, self.store.create(fresh.dispatch)))
 
     def _fresh(
-        self, contact: Contact, message: Message, opted_out: Collection[tuple[str, str]]
-    ) -> tuple[Dispatch, Action]:
+        self, contact: Contact, message: Message, opted_out: frozenset[tuple[str, str]]
+    ) -> _Fresh:
         """A new dispatch and its first decision, made before it is stored.
 
         A first step that waits or stops is written with the dispatch, in one
-        write; a send is decided again once the dispatch is stored (`_created`).
+        write; a send is made once the dispatch is stored (`_created`).
         """
         now = self.clock.now()
         fresh = Dispatch(
@@ -408,20 +415,21 @@ class Dispatcher:
         if action.kind != "send":
             self._log(fresh, action)
             self._follow(fresh, action, now)
-        return fresh, action
+        return _Fresh(fresh, action, opted_out)
 
-    def _created(self, fresh: Dispatch, action: Action, stored: Dispatch) -> Steps[Dispatch]:
+    def _created(self, fresh: _Fresh, stored: Dispatch) -> Steps[Dispatch]:
         """Go on with ``fresh`` as ``create`` answered: its own copy, or one keyed alike."""
-        if stored.id != fresh.id:
-            if stored.message.fingerprint() != fresh.message.fingerprint():
+        made = fresh.dispatch
+        if stored.id != made.id:
+            if stored.message.fingerprint() != made.message.fingerprint():
                 raise IdempotencyConflict(
-                    f"key {fresh.message.key!r} was already used for contact "
-                    f"{fresh.contact_id!r} with a different message (dispatch {stored.id})"
+                    f"key {made.message.key!r} was already used for contact "
+                    f"{made.contact_id!r} with a different message (dispatch {stored.id})"
                 )
             return stored
-        if action.kind != "send":
+        if fresh.action.kind != "send":
             return stored
-        return (yield from self._advance(stored))
+        return (yield from self._advance(stored, decided=(fresh.action, fresh.opted_out)))
 
     def _resume(self, dispatch_id: str, sent: bool) -> Steps[Dispatch]:
         while True:
@@ -445,8 +453,16 @@ class Dispatcher:
             if self._saved(dispatch):
                 return (yield from self._advance(dispatch))
 
-    def _advance(self, dispatch: Dispatch) -> Steps[Dispatch]:
-        """Decide and act until the dispatch waits or stops; re-decide whenever a save loses."""
+    def _advance(
+        self,
+        dispatch: Dispatch,
+        decided: tuple[Action, frozenset[tuple[str, str]]] | None = None,
+    ) -> Steps[Dispatch]:
+        """Decide and act until the dispatch waits or stops; re-decide whenever a save loses.
+
+        ``decided`` is the first decision when it was made already (for a new
+        dispatch, before it was stored), with the opt-outs it read.
+        """
         while True:
             # A dry run stays dry: a dispatcher with a real adapter never sends a
             # dispatch created as a dry run, but cancels it, since nobody meant it to go out.
@@ -488,8 +504,11 @@ class Dispatcher:
                 assert current is not None
                 current.outcome = Outcome.UNANSWERED
                 dispatch.note(now, f"no answer on {current.channel} {current.address} in time")
-            opted_out = self._opted_out(dispatch.contact)
-            action = self._decide(dispatch, now, opted_out)
+            if decided is None:
+                opted_out = self._opted_out(dispatch.contact)
+                action = self._decide(dispatch, now, opted_out)
+            else:
+                (action, opted_out), decided = decided, None
             self._log(dispatch, action)
             if action.kind == "send" and action.point is not None:
                 dispatch, after = yield from self._send_on(dispatch, action.point, opted_out)
