@@ -365,6 +365,58 @@ class TestSendManyForLater:
         assert len(list(store.dispatches())) == 5
 
 
+class ThreadNoting(Outbox):
+    """An outbox that notes the thread each send ran on."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads: set[str] = set()
+
+    def send(self, point: ContactPoint, content: Content, ctx: SendContext) -> Receipt:
+        self.threads.add(threading.current_thread().name)
+        return super().send(point, content, ctx)
+
+
+class WaitingStore(MemoryStore):
+    """A memory store that says it waits on I/O, as a database would."""
+
+    blocking = True
+
+
+class TestWhereSendsRun:
+    def test_with_nothing_waiting_on_io_sends_run_in_the_callers_thread(
+        self, clock: ManualClock
+    ) -> None:
+        outbox = ThreadNoting()
+        dispatcher = Dispatcher(adapters=[outbox], clock=clock)
+
+        results = list(dispatcher.send_many(Members(40), NEWS, concurrency=8))
+
+        assert all(result.ok for result in results)
+        assert [result.contact.id for result in results] == [f"member-{n}" for n in range(40)]
+        assert outbox.threads == {threading.current_thread().name}
+
+    def test_a_store_that_waits_on_io_gets_threads(self, clock: ManualClock) -> None:
+        outbox = ThreadNoting()
+        dispatcher = Dispatcher(adapters=[outbox], clock=clock, store=WaitingStore())
+
+        results = list(dispatcher.send_many(Members(40), NEWS, concurrency=8))
+
+        assert all(result.ok for result in results)
+        assert outbox.threads == {"multichannel-send"}
+
+    def test_an_adapter_that_may_wait_on_io_gets_threads(self, clock: ManualClock) -> None:
+        outbox = ThreadNoting()
+        gauge = Gauge(wave=1)
+        dispatcher = Dispatcher(adapters=[outbox, gauge], clock=clock)
+
+        results = list(dispatcher.send_many(Members(10), NEWS, concurrency=4))
+
+        assert all(result.ok for result in results)
+        assert dispatcher.registry.blocking
+        assert not Dispatcher(adapters=[outbox]).registry.blocking
+
+
 class TestAsendMany:
     async def test_an_async_generator_is_sent_with_bounded_concurrency(
         self, clock: ManualClock

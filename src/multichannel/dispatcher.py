@@ -276,8 +276,14 @@ class Dispatcher:
         One contact's failure is reported in its result and never stops the rest.
         Dispatches whose first step is for later (quiet hours) or none are
         stored together, in one write where the store can (`BatchStore`).
+        When neither the store nor any adapter waits on I/O (each declares
+        ``blocking = False``, as `MemoryStore` and `Outbox` do) the sends are
+        made one after another in the caller's thread, where threads would
+        only take turns.
         """
-        return run_batch(self._preparer(message), contacts, concurrency, progress)
+        threads = self.registry.blocking or getattr(self.store, "blocking", True)
+        prepare = self._preparer(message)
+        return run_batch(prepare, contacts, concurrency, progress, threads=bool(threads))
 
     def asend_many(
         self,

@@ -51,6 +51,8 @@ def run_batch(
     contacts: Iterable[Contact],
     concurrency: int,
     progress: Callable[[BatchResult], None] | None,
+    *,
+    threads: bool = True,
 ) -> Iterator[BatchResult]:
     """Prepare contacts a chunk at a time, send what is left on up to ``concurrency`` threads.
 
@@ -59,11 +61,13 @@ def run_batch(
     (a step written for later needs no thread) or a call that sends to it.
     Results come as each ends. Contacts are read only in the caller's thread,
     never ahead of the free places, so a generator of any length is read as
-    slowly as the sends go. Raises ValueError at once (not on first iteration)
-    for a concurrency below 1.
+    slowly as the sends go. Without ``threads`` each send is made in the
+    caller's thread as its chunk is prepared: where nothing waits on I/O,
+    threads would only take turns. Raises ValueError at once (not on first
+    iteration) for a concurrency below 1.
     """
     _check_concurrency(concurrency)
-    return _results(prepare, iter(contacts), concurrency, progress)
+    return _results(prepare, iter(contacts), concurrency, progress, threads)
 
 
 def _results(
@@ -71,6 +75,7 @@ def _results(
     source: Iterator[Contact],
     concurrency: int,
     progress: Callable[[BatchResult], None] | None,
+    threads_wanted: bool,
 ) -> Iterator[BatchResult]:
     # Long-lived threads fed through a queue: a send costs two queue hand-overs,
     # not a future and a wait on every pending one.
@@ -84,11 +89,7 @@ def _results(
 
     def serve() -> None:
         while (item := work.get()) is not None:
-            contact, send = item
-            try:
-                done.put(BatchResult(contact, send(), None))
-            except Exception as error:
-                done.put(BatchResult(contact, None, error))
+            done.put(_sent(*item))
 
     threads: list[threading.Thread] = []
     in_flight = 0  # read and not yet handed back: prepared, queued or being sent
@@ -105,6 +106,8 @@ def _results(
                 for contact, prepared in zip(chunk, _prepared(prepare, chunk), strict=True):
                     if isinstance(prepared, BatchResult):
                         ready.append(prepared)
+                    elif not threads_wanted:
+                        ready.append(_sent(contact, prepared))
                     else:
                         work.put((contact, prepared))
                         sending += 1
@@ -129,6 +132,13 @@ def _results(
             work.put(None)
         for thread in threads:
             thread.join()
+
+
+def _sent(contact: Contact, send: Callable[[], Dispatch]) -> BatchResult:
+    try:
+        return BatchResult(contact, send(), None)
+    except Exception as error:
+        return BatchResult(contact, None, error)
 
 
 def _prepared(

@@ -125,7 +125,10 @@ class BaseAdapter:
     connections open releases them in `close` and `aclose`, also called on
     leaving ``with adapter:`` and ``async with adapter:``. Subclasses set ``channel`` and a
     default ``name`` as class attributes; ``name=`` gives one instance its own
-    name, so that several of a class can be registered side by side. Raises
+    name, so that several of a class can be registered side by side. One whose
+    sends never wait on I/O (it answers from memory, as `Outbox` does) sets
+    ``blocking = False``, so that `Dispatcher.send_many` need not overlap its
+    sends on threads. Raises
     TypeError at class creation if neither method is written, and
     ConfigurationError for a ``name`` that is not lower-case letters, digits,
     '-', '_' or '.', starting with a letter.
@@ -135,6 +138,7 @@ class BaseAdapter:
     # writing ``name = "acme"`` and an instance given ``name=`` both work.
     name: str = ""
     channel: ClassVar[str] = ""
+    blocking: ClassVar[bool] = True
 
     def __init__(self, *, name: str | None = None) -> None:
         if name is not None:
@@ -242,6 +246,11 @@ class Registry:
     def sends_for_real(self) -> bool:
         """True when some adapter is not a dry run (as ``Outbox(dry_run=True)`` is)."""
         return any(not getattr(adapter, "dry_run", False) for adapter in self._adapters)
+
+    @property
+    def blocking(self) -> bool:
+        """True unless every adapter declares ``blocking = False`` (never waits on I/O)."""
+        return any(getattr(adapter, "blocking", True) for adapter in self._adapters)
 
     @property
     def dry_run(self) -> bool:

@@ -47,6 +47,7 @@ class Outbox(BaseAdapter):
 
     name = "outbox"
     channel = ANY_CHANNEL
+    blocking = False  # it answers from memory
 
     def __init__(self, *, name: str | None = None, dry_run: bool = False) -> None:
         super().__init__(name=name)

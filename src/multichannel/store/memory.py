@@ -6,6 +6,7 @@ import itertools
 import threading
 from collections.abc import Collection, Iterable, Iterator
 from datetime import datetime, timedelta
+from typing import ClassVar
 
 from multichannel.contacts import address_key
 from multichannel.dispatch import DeliveryEvent, Dispatch, Status
@@ -24,6 +25,9 @@ class MemoryStore:
     Dispatches are copied in and out, as a durable store would, so changing a
     returned dispatch does not change the stored one.
     """
+
+    blocking: ClassVar[bool] = False
+    """It never waits on I/O (see `Dispatcher.send_many`)."""
 
     def __init__(self) -> None:
         self._dispatches: dict[str, Dispatch] = {}
