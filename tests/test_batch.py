@@ -396,6 +396,17 @@ class TestWhereSendsRun:
         assert [result.contact.id for result in results] == [f"member-{n}" for n in range(40)]
         assert outbox.threads == {threading.current_thread().name}
 
+    async def test_an_adapter_that_never_waits_sends_on_the_event_loop_itself(
+        self, clock: ManualClock
+    ) -> None:
+        outbox = ThreadNoting()
+        dispatcher = Dispatcher(adapters=[outbox], clock=clock)
+
+        results = [result async for result in dispatcher.asend_many(Members(20), NEWS)]
+
+        assert all(result.ok for result in results)
+        assert outbox.threads == {threading.current_thread().name}
+
     def test_a_store_that_waits_on_io_gets_threads(self, clock: ManualClock) -> None:
         outbox = ThreadNoting()
         dispatcher = Dispatcher(adapters=[outbox], clock=clock, store=WaitingStore())

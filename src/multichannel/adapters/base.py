@@ -120,7 +120,8 @@ def _run_blocking(coroutine: Coroutine[Any, Any, _T]) -> _T:
 class BaseAdapter:
     """Base for adapters: write ``send`` or ``asend`` and the other is derived.
 
-    A sync ``send`` is run in a worker thread for ``asend``; an async ``asend``
+    A sync ``send`` is run in a worker thread for ``asend`` (in the event loop
+    itself when the adapter is not ``blocking``); an async ``asend``
     is run on its own event loop for ``send``. An adapter that keeps
     connections open releases them in `close` and `aclose`, also called on
     leaving ``with adapter:`` and ``async with adapter:``. Subclasses set ``channel`` and a
@@ -153,6 +154,8 @@ class BaseAdapter:
         return _run_blocking(self.asend(point, content, ctx))
 
     async def asend(self, point: ContactPoint, content: Content, ctx: SendContext) -> Receipt:
+        if not self.blocking:
+            return self.send(point, content, ctx)  # nothing to wait for: no thread needed
         import asyncio
 
         return await asyncio.to_thread(self.send, point, content, ctx)
