@@ -44,6 +44,7 @@ if TYPE_CHECKING:
         UnknownDispatch,
     )
     from multichannel.messages import Attachment, Content, Message, Variant
+    from multichannel.planning import Plan, plan_many
     from multichannel.store import MemoryStore, Store
     from multichannel.store.sql import SQLStore
     from multichannel.strategy import Action, FallbackStrategy, RetryPolicy
@@ -81,6 +82,7 @@ __all__ = [
     "Outbox",
     "Outcome",
     "PermanentError",
+    "Plan",
     "Preferences",
     "ProviderError",
     "Receipt",
@@ -100,6 +102,7 @@ __all__ = [
     "Window",
     "Worker",
     "__version__",
+    "plan_many",
 ]
 
 
@@ -132,6 +135,7 @@ _WHERE: dict[str, str] = {
     "Outbox": "multichannel.adapters",
     "Outcome": "multichannel.dispatch",
     "PermanentError": "multichannel.errors",
+    "Plan": "multichannel.planning",
     "Preferences": "multichannel.contacts",
     "ProviderError": "multichannel.errors",
     "Receipt": "multichannel.adapters",
@@ -150,6 +154,7 @@ _WHERE: dict[str, str] = {
     "Variant": "multichannel.messages",
     "Window": "multichannel.windows",
     "Worker": "multichannel.worker",
+    "plan_many": "multichannel.planning",
 }
 """Where each public name is defined: it is imported from there on first use."""
 

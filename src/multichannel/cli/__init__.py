@@ -6,9 +6,29 @@ status, review), `serve` and `demo`; `files` (with `csvfile`) reads contacts
 and messages, `problems` words what is wrong with them, `inputs` reads a
 command's files whole and reports on them, `render` and `render_ops` draw
 tables, `sent` words what `send` did, and `report` gathers what `status` shows.
-`common` holds the shared options, errors and the command classes.
+`common` holds the shared options, errors and the command classes; `plans`
+streams `plan` through worker processes.
+
+``app`` and ``main`` are loaded on first use, so that a worker process that
+imports one module of this package (as `plan --jobs` does) does not load
+every command.
 """
 
-from multichannel.cli.commands import app, main
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from multichannel.cli.commands import app, main
 
 __all__ = ["app", "main"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from multichannel.cli import commands
+
+        found = getattr(commands, name)
+        globals()[name] = found
+        return found
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

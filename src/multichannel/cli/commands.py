@@ -4,13 +4,16 @@ The operations commands (``db``, ``worker``, ``status``, ``review``, ``serve``)
 live in `multichannel.cli.ops` and `multichannel.cli.serve`. Bad input (a
 missing or malformed file, a record that fails validation, a bad option, a
 store that cannot be reached) is reported on stderr naming the file, record,
-line and field, with exit status 2; never as a traceback. A contacts file is
-read whole, so every bad record is listed, and nothing is planned or sent
-while any is bad.
+line and field, with exit status 2; never as a traceback. Every bad record is
+listed. `send` reads a contacts file whole and sends nothing while any record
+is bad; `plan` streams it (see `multichannel.cli.plans`), planning the good
+records as it goes and listing the bad ones at the end.
 """
 
 from __future__ import annotations
 
+import os
+from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -20,10 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from multichannel import (
     BatchResult,
-    Contact,
     Dispatcher,
-    FallbackStrategy,
-    Message,
     Registry,
     SystemClock,
     __version__,
@@ -46,19 +46,17 @@ from multichannel.cli.common import (
 )
 from multichannel.cli.demo.command import demo
 from multichannel.cli.demo.restart import resume_command
-from multichannel.cli.files import InputError
+from multichannel.cli.files import InputError, load_message, stream_contacts
 from multichannel.cli.inputs import gather, preference_warnings, read_inputs
+from multichannel.cli.jsontext import dump_json
 from multichannel.cli.ops import db_app, review, status, store_option, worker
+from multichannel.cli.plans import ROWS_PER_CHUNK, Output, print_plans
 from multichannel.cli.problems import problem_lines
 from multichannel.cli.render import (
-    PlanRow,
     console,
-    contact_zone,
-    dump_json,
     printable,
     show_adapters,
     show_contacts,
-    show_plan,
     show_summary,
 )
 from multichannel.cli.sent import error_lines, key_lines, send_json
@@ -115,33 +113,22 @@ def _instant(text: str | None) -> datetime:
     return value
 
 
-def plan_rows(
-    strategy: FallbackStrategy, contacts: list[Contact], message: Message, at: datetime
-) -> list[PlanRow]:
-    """What the strategy would do first for each contact at ``at``, nothing sent."""
-    rows = []
-    for contact in contacts:
-        action = strategy.decide(contact, message, now=at)
-        point = action.point if action.kind != "stop" else None
-        when: datetime | None
-        if action.kind == "send":
-            status, when = "send_now", at
-        elif action.kind == "wait":
-            status, when = action.status.value, action.until
-        else:
-            status, when = action.status.value, None
-        rows.append(
-            PlanRow(
-                contact_id=contact.id,
-                status=status,
-                channel=None if point is None else point.channel,
-                address=None if point is None else point.address,
-                at=when,
-                zone=contact_zone(strategy, contact),
-                reasons=(*action.notes, action.reason),
-            )
-        )
-    return rows
+def _cores() -> int:
+    """The cores this process may run on (fewer than the machine's under a CPU affinity mask)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
+
+
+JobsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--jobs",
+        metavar="N",
+        help="Worker processes that read and plan a CSV file's rows. Default: one per core.",
+        show_default=False,
+    ),
+]
 
 
 @app.command(cls=Command)
@@ -157,22 +144,62 @@ def plan(
         ),
     ] = None,
     as_json: JsonOpt = False,
+    as_jsonl: Annotated[
+        bool, typer.Option("--jsonl", help="Print JSON lines: one object a line, as planned.")
+    ] = False,
+    jobs: JobsOpt = None,
+    chunk_size: Annotated[
+        int,
+        typer.Option(
+            "--chunk-size",
+            metavar="N",
+            help="Rows a worker reads and plans at a time; a file of up to 4 chunks is "
+            "planned without workers.",
+        ),
+    ] = ROWS_PER_CHUNK,
     depth: DepthOpt = "2",
     default_timezone: ZoneOpt = "UTC",
 ) -> None:
     """Explain, without sending, what would happen to each contact: channel, when and why.
 
-    Every channel is assumed to have an adapter; `send` skips those that have none.
+    Every channel is assumed to have an adapter; `send` skips those that have
+    none. The file is read, planned and printed a chunk of rows at a time, in
+    file order; bad records are reported at the end, the others planned.
     """
+    output: Output = "jsonl" if as_jsonl else "json" if as_json else "text"
     with user_errors():
+        if as_json and as_jsonl:
+            raise InputError("--json and --jsonl cannot be given together; choose one")
+        if jobs is not None and jobs < 1:
+            raise InputError(f"--jobs must be at least 1; got {jobs}")
+        if chunk_size < 1:
+            raise InputError(f"--chunk-size must be at least 1; got {chunk_size}")
         when = _instant(at)
         strategy = build_strategy(depth, default_timezone)
-        loaded, content = read_inputs(contacts, message)
-    rows = plan_rows(strategy, loaded.contacts, content, when)
-    if as_json:
-        typer.echo(dump_json([row.as_json() for row in rows]))
-    else:
-        show_plan(console(), rows, when)
+    with ExitStack() as files:
+        problems = []
+        stream = None
+        try:
+            stream = files.enter_context(stream_contacts(contacts))
+        except InputError as err:
+            problems.append(str(err))
+        try:
+            content = load_message(message)
+        except InputError as err:
+            problems.append(str(err))
+        if problems or stream is None:
+            fail_lines(problems)
+        problems = print_plans(
+            stream,
+            content,
+            when,
+            strategy,
+            output=output,
+            jobs=jobs or _cores(),
+            chunk_size=chunk_size,
+        )
+    if problems:
+        fail_lines(problems)
 
 
 @app.command(cls=Command)

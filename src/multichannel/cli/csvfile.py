@@ -5,6 +5,11 @@ The columns are described in `multichannel.cli.files`. Each row becomes a
 quoted cell may hold line breaks, so a row may span several lines). A row
 with no value in any cell holds no contact: it is passed over and counted,
 never silently.
+
+`CsvRows` reads a file as a stream, never holding more than a row, and
+`Columns.read` turns a row into its record, so that `plan` can read a file of
+any size and validate its rows in other processes; `read_csv` reads a whole
+text with the same two.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -31,7 +36,15 @@ from multichannel.cli.problems import (
     field_name,
 )
 
-__all__ = ["BUILT_IN_CHANNELS", "CSV_COLUMNS", "Row", "parse_duration", "read_csv"]
+__all__ = [
+    "BUILT_IN_CHANNELS",
+    "CSV_COLUMNS",
+    "Columns",
+    "CsvRows",
+    "Row",
+    "parse_duration",
+    "read_csv",
+]
 
 CSV_COLUMNS = (
     "id",
@@ -79,14 +92,72 @@ def parse_duration(text: str) -> timedelta:
     raise ValueError(f"{text!r} is not a duration; write e.g. 30m, 4h, 1d or PT4H")
 
 
+@dataclass(frozen=True)
+class Columns:
+    """A CSV file's header: its column names in order, and the point each point column holds.
+
+    It turns a row of cells into a record, in whichever process does the
+    work: it pickles, and holds nothing else of the file.
+    """
+
+    names: tuple[str, ...]
+    points: Mapping[str, tuple[str, str | None]]
+
+    def read(self, row: tuple[int, list[str]]) -> Row:
+        """The record in one row, given with the line it starts on: a `Contact` or a `FieldError`.
+
+        The row must have a value in some cell (see `CsvRows`).
+        """
+        line, cells = row
+        if len(cells) > len(self.names):
+            # Its cells may be shifted, so its "id" is not named: it may not be one.
+            extra = f"has {len(cells)} cells but the header names {len(self.names)} columns"
+            return Row(line, None, FieldError("", extra))
+        named = dict(zip(self.names, (cell.strip() for cell in cells), strict=False))
+        read: Contact | FieldError
+        try:
+            read = _contact(named, self.points)
+        except FieldError as err:
+            read = err
+        return Row(line, named.get("id") or None, read)
+
+
+class CsvRows:
+    """A CSV file's rows as they are read: the header first, then each row that holds a record.
+
+    Iterating gives each row with a value in some cell, with the line it starts
+    on, for `Columns.read`; the rows with none are passed over and kept in
+    ``skipped``. Raises InputError for a bad header as soon as it is made, and
+    for an unbalanced quote when the iteration reaches it.
+    """
+
+    def __init__(self, path: Path, lines: Iterable[str]) -> None:
+        self.path = path
+        self.skipped: list[Skipped] = []
+        self._rows = _rows(path, lines)
+        _, first = next(self._rows, (1, []))
+        self.columns = _columns(path, first)
+
+    def __iter__(self) -> Iterator[tuple[int, list[str]]]:
+        for line, cells in self._rows:
+            if any(cell.strip() for cell in cells):
+                yield line, cells
+            else:
+                blank = len(cells) <= 1
+                self.skipped.append(Skipped(line, BLANK_LINE if blank else EMPTY_CELLS))
+
+
 def read_csv(path: Path, text: str) -> tuple[list[Row], list[Skipped]]:
     """Every record of a CSV file, read or refused, and the rows that hold none.
 
     Raises InputError for a problem with the file as a whole: no header, a bad
     column, an unbalanced quote.
     """
-    rows = _rows(path, text)
-    _, first = next(rows, (1, []))
+    rows = CsvRows(path, io.StringIO(text, newline=""))
+    return [rows.columns.read(row) for row in rows], rows.skipped
+
+
+def _columns(path: Path, first: list[str]) -> Columns:
     header = [name.strip().lower() for name in first]
     if not any(header):
         raise InputError(f"{path}: the file is empty; the first row must name the columns")
@@ -102,34 +173,15 @@ def read_csv(path: Path, text: str) -> tuple[list[Row], list[Skipped]]:
                 points[name] = _point_column(name)
             except ValueError as err:
                 raise InputError(f"{path}: {err}") from None
-    records: list[Row] = []
-    skipped: list[Skipped] = []
-    for line, row in rows:
-        if not any(cell.strip() for cell in row):
-            blank = len(row) <= 1
-            skipped.append(Skipped(line, BLANK_LINE if blank else EMPTY_CELLS))
-            continue
-        if len(row) > len(header):
-            # Its cells may be shifted, so its "id" is not named: it may not be one.
-            extra = f"has {len(row)} cells but the header names {len(header)} columns"
-            records.append(Row(line, None, FieldError("", extra)))
-            continue
-        cells = dict(zip(header, (cell.strip() for cell in row), strict=False))
-        read: Contact | FieldError
-        try:
-            read = _contact(cells, points)
-        except FieldError as err:
-            read = err
-        records.append(Row(line, cells.get("id") or None, read))
-    return records, skipped
+    return Columns(tuple(header), points)
 
 
-def _rows(path: Path, text: str) -> Iterator[tuple[int, list[str]]]:
+def _rows(path: Path, lines: Iterable[str]) -> Iterator[tuple[int, list[str]]]:
     """The rows of a CSV file, each with the line it starts on.
 
     An unbalanced quote is an error, never a silent merge.
     """
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    reader = csv.reader(lines, strict=True)
     start = 1
     try:
         for row in reader:

@@ -50,23 +50,32 @@ each problem as a `Problem`: one line such as ``contacts.csv: record 3 (id
 the file as a whole (unreadable, malformed, a bad CSV header) raises
 `InputError`. A CSV row with no value in any cell holds no contact; it is
 passed over and listed in `ContactsFile.skipped`.
+
+`stream_contacts` opens a file to be read as it is used instead: a CSV file
+a row at a time, in flat memory, its rows turned into records wherever the
+caller likes (`plan` does it in worker processes).
 """
 
 from __future__ import annotations
 
 import bisect
+import codecs
+import io
 import json
+import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from operator import length_hint
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import yaml
 from pydantic import ValidationError
 
 from multichannel import Contact, Message
-from multichannel.cli.csvfile import CSV_COLUMNS, Row, parse_duration, read_csv
+from multichannel.cli.csvfile import CSV_COLUMNS, CsvRows, Row, parse_duration, read_csv
 from multichannel.cli.problems import (
     FieldError,
     InputError,
@@ -82,6 +91,7 @@ from multichannel.cli.problems import (
 __all__ = [
     "CSV_COLUMNS",
     "ContactsFile",
+    "ContactsStream",
     "InputError",
     "InputErrors",
     "Problem",
@@ -91,6 +101,7 @@ __all__ = [
     "load_message",
     "parse_duration",
     "read_contacts",
+    "stream_contacts",
 ]
 
 _SUFFIXES = {".json": "json", ".yaml": "yaml", ".yml": "yaml", ".csv": "csv"}
@@ -147,9 +158,32 @@ class ContactsFile:
         return [record.contact for record in self.read]
 
 
-def _read_text(path: Path) -> str:
+@dataclass
+class ContactsStream:
+    """A contacts file opened to be read as it is used, one record at a time.
+
+    Each item of ``pending`` becomes a `Row` through ``read``. For CSV an item
+    is a row of cells with its line, and ``read`` pickles, so that rows can be
+    validated in other processes; ``skipped`` fills as ``pending`` is consumed.
+    JSON and YAML files are read whole, and their items are rows already read.
+    ``position()`` is how far the reading has got, out of ``size`` (bytes for
+    CSV, records for the others).
+    """
+
+    source: str
+    kind: str
+    pending: Iterator[Any]
+    read: Callable[[Any], Row]
+    skipped: list[Skipped]
+    size: int
+    position: Callable[[], int]
+
+
+@contextmanager
+def _file_errors(path: Path) -> Iterator[None]:
+    """Turn a file that cannot be opened or read as UTF-8 into an InputError naming it."""
     try:
-        return path.read_text(encoding="utf-8-sig")
+        yield
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
     except IsADirectoryError:
@@ -160,6 +194,11 @@ def _read_text(path: Path) -> str:
         raise InputError(f"{path}: not UTF-8 text (byte {err.start})") from None
     except OSError as err:
         raise InputError(f"{path}: cannot be read ({err.strerror})") from None
+
+
+def _read_text(path: Path) -> str:
+    with _file_errors(path):
+        return path.read_text(encoding="utf-8-sig")
 
 
 def _format(path: Path, allowed: Sequence[str]) -> str:
@@ -296,6 +335,69 @@ def read_contacts(path: Path) -> ContactsFile:
                 )
             )
     return ContactsFile(str(path), kind, tuple(read), tuple(problems), tuple(skipped), len(rows))
+
+
+@contextmanager
+def stream_contacts(path: Path) -> Iterator[ContactsStream]:
+    """A JSON, YAML or CSV contacts file opened as a `ContactsStream`, closed on leaving.
+
+    A CSV file is read as ``pending`` is consumed, a row at a time; JSON and
+    YAML are read whole first. Raises InputError for a problem with the file as
+    a whole: at once for one found before the first record (unreadable, a bad
+    CSV header), and from ``pending`` for one found later (an unbalanced quote,
+    a byte that is not UTF-8).
+    """
+    kind = _format(path, ("json", "yaml", "csv"))
+    if kind != "csv":
+        rows = _document_rows(path, kind, _read_text(path))
+        handed = iter(rows)
+        yield ContactsStream(
+            str(path), kind, handed, _row, [], len(rows), lambda: len(rows) - length_hint(handed)
+        )
+        return
+    with _file_errors(path):
+        raw = path.open("rb")
+    with raw, io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as text:
+        csv_rows = CsvRows(path, _decoded(path, text))
+        yield ContactsStream(
+            str(path),
+            kind,
+            iter(csv_rows),
+            csv_rows.columns.read,
+            csv_rows.skipped,
+            os.fstat(raw.fileno()).st_size,
+            raw.tell,
+        )
+
+
+def _row(row: Row) -> Row:
+    return row
+
+
+def _decoded(path: Path, text: IO[str]) -> Iterator[str]:
+    """The lines of ``text``; a byte that is not UTF-8 is an InputError saying where it is."""
+    try:
+        yield from text
+    except UnicodeDecodeError:
+        # Text is decoded a block at a time, so the error's offset is within a block.
+        raise InputError(f"{path}: not UTF-8 text (byte {_undecodable(path)})") from None
+    except OSError as err:
+        raise InputError(f"{path}: cannot be read ({err.strerror})") from None
+
+
+def _undecodable(path: Path) -> int:
+    """Where the first byte of ``path`` that is not UTF-8 is, counted from 0."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    read = 0
+    with path.open("rb") as raw:
+        while block := raw.read(1 << 16):
+            held = len(decoder.getstate()[0])
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as err:
+                return read - held + err.start
+            read += len(block)
+    return read
 
 
 def load_contacts(path: Path) -> list[Contact]:

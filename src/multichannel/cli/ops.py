@@ -37,7 +37,8 @@ from multichannel.cli.common import (
     user_errors,
 )
 from multichannel.cli.files import InputError
-from multichannel.cli.render import console, dump_json, printable
+from multichannel.cli.jsontext import dump_json
+from multichannel.cli.render import console, printable
 from multichannel.cli.render_ops import show_review, show_status
 from multichannel.cli.report import store_status
 

@@ -8,11 +8,9 @@ overwrite a line of what an operator reads.
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import groupby
 from typing import Protocol
@@ -27,14 +25,13 @@ from multichannel import Adapter, Contact, Dispatch, FallbackStrategy
 from multichannel._redact import mask_address
 from multichannel.cli.demo.script import DemoRun
 from multichannel.cli.demo.standins import Received
+from multichannel.planning import Plan
 
 __all__ = [
-    "PlanRow",
     "Published",
     "add_row",
     "console",
     "contact_zone",
-    "dump_json",
     "local_iso",
     "local_time",
     "new_table",
@@ -81,8 +78,6 @@ _UNSEEN = (*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029, *range(0x202A, 0x20
 _ONE_LINE = {
     code: " " if chr(code) in _BREAKS else None for code in (*_UNSEEN, *range(0x2066, 0x206A))
 }
-# json.dumps escapes C0 controls itself; with ensure_ascii=False these would pass raw.
-_JSON_RAW = re.compile(r"[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
 def printable(text: str) -> str:
@@ -91,40 +86,6 @@ def printable(text: str) -> str:
     Printable Unicode is kept; line breaks and tabs become spaces.
     """
     return _ESCAPES.sub("", text).translate(_ONE_LINE)
-
-
-def dump_json(value: object) -> str:
-    """``value`` as indented JSON in which every control character is a ``\\u`` escape.
-
-    The data is kept exactly; only a terminal is kept from acting on it.
-    """
-    text = json.dumps(value, indent=2, ensure_ascii=False)
-    return _JSON_RAW.sub(lambda found: f"\\u{ord(found.group()):04x}", text)
-
-
-@dataclass(frozen=True)
-class PlanRow:
-    """What would happen to one contact: the first decision and the reasons around it."""
-
-    contact_id: str
-    status: str
-    channel: str | None
-    address: str | None
-    at: datetime | None
-    zone: str
-    reasons: tuple[str, ...]
-
-    def as_json(self) -> dict[str, object]:
-        """The row as the ``plan --json`` object."""
-        return {
-            "contact_id": self.contact_id,
-            "status": self.status,
-            "channel": self.channel,
-            "address": self.address,
-            "at": None if self.at is None else self.at.astimezone(UTC).isoformat(),
-            "local_at": None if self.at is None else local_iso(self.at, self.zone),
-            "reasons": list(self.reasons),
-        }
 
 
 class Published(Protocol):
@@ -182,8 +143,8 @@ def status_text(status: str) -> Text:
     return Text(status, style=_STATUS_STYLE.get(status.partition(" ")[0], ""))
 
 
-def show_plan(out: Console, rows: Sequence[PlanRow], at: datetime) -> None:
-    """One tree per contact: what happens, when, and every reason."""
+def show_plan(out: Console, rows: Iterable[Plan], at: datetime) -> None:
+    """One tree per contact: what happens, when, and every reason; each printed as it comes."""
     out.print(Text(f"Plan at {at.astimezone(UTC):%Y-%m-%d %H:%M} UTC (nothing is sent)", "bold"))
     for row in rows:
         label = Text.assemble((printable(row.contact_id), "bold"), "  ", status_text(row.status))
