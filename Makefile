@@ -42,7 +42,7 @@ docs: $(STAMP)
 	$(BIN)/mkdocs build --strict --site-dir $(VENV)/site
 
 # bench/sends.py prints every figure of the speed work beside its reference, in one table
-# (about 5 minutes on 2 cores; --quick checks it runs, --plan-rows N sizes the plan rows).
+# (a few minutes on 2 cores; --quick checks it runs, --plan-rows N sizes the plan rows).
 # It needs the dev extras (provider SDKs, aiohttp, uvicorn) and uses PostgreSQL when it answers.
 bench: $(STAMP)
 	$(BIN)/python bench/import_time.py

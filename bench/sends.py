@@ -28,11 +28,10 @@ module of its own:
 Each figure stands next to main's before the speed work and the goal. A ratio
 divides the library's rate by the other one: 1.0 means the library adds
 nothing. Figures depend on the machine and on what else runs on it; compare
-runs on the same quiet one. A full run takes five to eight minutes on 2 cores,
-half of it ``multichannel plan`` on ``--plan-rows`` rows: 100,000 by default,
-the size of the issue's reference (200,000 already took six minutes for the
-plan rows alone on a busy 2-core machine, and a million would take over half
-an hour today; pass ``--plan-rows 1000000`` to see it).
+runs on the same quiet one. A full run takes two and a half minutes on a quiet
+2-core machine (and up to eight on a busy one), a third of it ``multichannel
+plan`` on ``--plan-rows`` rows: 100,000 by default, the size of the issue's
+reference; ``--plan-rows 1000000`` plans a million (several minutes more).
 
 ``--quick`` runs each measure a tiny, fixed number of times (whole run in well
 under a minute): it checks that the bench still runs, its figures mean nothing.
