@@ -10,8 +10,9 @@ reads ``plan --help`` to know, so the figures follow the command as it grows.
 
 The floor is what no planner can skip: a plain loop in this process reading
 the same CSV and checking each number with ``phonenumbers`` (parse and
-is_valid_number) and each email with ``email_validator`` (no DNS). The ratio
-is the plan's wall time (interpreter start included) over the floor's.
+is_valid_number) and each email with ``email_validator`` (no DNS), timed once
+before the plan and once after; the faster is the floor. The ratio is the
+plan's wall time (interpreter start included) over the floor's.
 
 The plan's peak memory is its process's maxrss (`common.run_measured`; with
 ``--jobs`` that is its largest process, not their sum), at a tenth of the rows
@@ -119,13 +120,20 @@ def rows(settings: Settings) -> list[Row]:
         message = folder / "message.json"
         message.write_text('{"body": "The service is back."}\n', encoding="utf-8")
         figures = {}
+        floors = []
         for count in (small, large):
             contacts = folder / f"contacts-{count}.csv"
             write_contacts(contacts, count)
+            if count == large:
+                progress(f"validating the {large:,} rows' numbers and emails (the floor)")
+                floors.append(validation_floor(contacts))
             progress(f"multichannel plan {flags} on {count:,} CSV rows")
             figures[count] = run_plan(contacts, message, options, folder)
-        progress(f"validating the {large:,} rows' numbers and emails (the floor)")
-        floor = validation_floor(folder / f"contacts-{large}.csv")
+        progress(f"validating the {large:,} rows' numbers and emails again")
+        floors.append(validation_floor(folder / f"contacts-{large}.csv"))
+        # The faster of two floors, one on each side of the plan: a busy moment on a
+        # shared machine must not make the plan look closer to its floor than it is.
+        floor = min(floors)
     seconds, peak = figures[large].seconds, figures[large].peak_mib
     return [
         Row(
