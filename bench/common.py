@@ -9,6 +9,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, TypeVar
@@ -152,6 +153,34 @@ def run_measured(command: list[str], *, stdout: IO[Any] | int, stderr: IO[Any] |
         subprocess.run(launcher, stdout=stdout, stderr=stderr, check=True)
         found = json.loads(report.read_text())
     return Measured(found["seconds"], rss_mib(found["maxrss"]), found["exit"])
+
+
+@contextmanager
+def serving(argv: list[str], what: str) -> Iterator[tuple[subprocess.Popen[str], Any]]:
+    """Run ``argv`` (a Python script of this folder) while the block runs; its ready line.
+
+    The child prints one JSON line once it serves, which is handed over
+    parsed, and stops when its stdin is closed; a child that does not stop
+    within a minute is killed. What it prints after that stays readable from
+    its stdout.
+    """
+    child = subprocess.Popen(
+        [sys.executable, *argv], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout is not None
+        ready = child.stdout.readline()
+        if not ready:
+            raise RuntimeError(f"{what} ended before serving (exit {child.wait()})")
+        yield child, json.loads(ready)
+    finally:
+        assert child.stdin is not None
+        child.stdin.close()  # the child's signal to stop
+        try:
+            child.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
 
 
 def progress(text: str) -> None:

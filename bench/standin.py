@@ -25,7 +25,6 @@ import argparse
 import asyncio
 import json
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -36,7 +35,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from common import ACCOUNT_SID, HOST
+from common import ACCOUNT_SID, HOST, serving
 
 from multichannel.cli.demo.answers import Request, Respond, sendgrid, twilio
 from multichannel.cli.demo.standins import read_request, write_answer
@@ -104,26 +103,9 @@ def serve(latency: float = 0.0) -> Iterator[Origins]:
 @contextmanager
 def serve_apart(latency: float = 0.0) -> Iterator[Origins]:
     """Run Twilio's and SendGrid's stand-ins in a process of their own while the block runs."""
-    child = subprocess.Popen(
-        [sys.executable, str(Path(__file__).resolve()), "--latency", str(latency * 1000)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert child.stdout is not None
-        ready = child.stdout.readline()
-        if not ready:
-            raise RuntimeError(f"the stand-in process ended before serving ({child.wait()})")
-        yield Origins(**json.loads(ready))
-    finally:
-        assert child.stdin is not None
-        child.stdin.close()  # the stand-in's signal to stop
-        try:
-            child.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
+    argv = [str(Path(__file__).resolve()), "--latency", str(latency * 1000)]
+    with serving(argv, "the stand-in process") as (_, ready):
+        yield Origins(**ready)
 
 
 def _aiohttp_handler(respond: Respond, latency: float) -> Any:

@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import json
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -43,6 +42,7 @@ from common import (
     per_second,
     progress,
     ratio,
+    serving,
 )
 from strategy import MONDAY
 from twilio.request_validator import RequestValidator
@@ -142,33 +142,14 @@ async def _fire(port: int, callbacks: list[Call], probes: int) -> tuple[float, f
 
 def measure(store_url: str, count: int) -> tuple[float, float]:
     """(health route, status callbacks) per second against a server on ``store_url``."""
-    child = subprocess.Popen(
-        [
-            sys.executable,
-            str(Path(__file__).resolve()),
-            "--store",
-            store_url,
-            "--count",
-            str(count),
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert child.stdout is not None
-        ready = child.stdout.readline()
-        if not ready:
-            sys.exit(f"the webhook server ended before serving (exit {child.wait()})")
-        started = json.loads(ready)
+    argv = [str(Path(__file__).resolve()), "--store", store_url, "--count", str(count)]
+    with serving(argv, "the webhook server") as (child, started):
         callbacks = _callbacks(started["port"], started["sent"])
         expect("dispatches to call back about", len(callbacks), count)
         health, recorded = asyncio.run(_fire(started["port"], callbacks, count))
-    finally:
-        assert child.stdin is not None
-        child.stdin.close()  # the server's signal to stop, after which it reports
+    # Once stopped, the server reports what its store holds.
+    assert child.stdout is not None
     report = child.stdout.readline()
-    child.wait(timeout=60)
     expect("dispatches delivered by the callbacks", json.loads(report)["delivered"], count)
     return health, recorded
 
