@@ -17,11 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
 from itertools import pairwise
-from typing import TYPE_CHECKING, TypeAlias
+from typing import Protocol, TypeAlias
 from zoneinfo import ZoneInfo
-
-if TYPE_CHECKING:
-    from multichannel.windows import Window
 
 __all__ = [
     "BLOCK",
@@ -30,6 +27,7 @@ __all__ = [
     "SAFE_UNTIL",
     "Key",
     "Plan",
+    "Span",
     "Spans",
     "Week",
     "block_start",
@@ -44,7 +42,20 @@ _MINUTES_PER_DAY = 24 * 60
 # no zone changes its offset twice within an hour.
 _SCAN_STEP = timedelta(hours=1)
 
-Key: TypeAlias = "tuple[str, tuple[Window, ...], tuple[Window, ...] | None]"
+
+class Span(Protocol):
+    """What this module reads of a window (`multichannel.windows.Window` is one)."""
+
+    def contains(self, local: datetime) -> bool:
+        """True when the wall reading ``local`` falls inside."""
+        ...
+
+    def boundaries(self) -> frozenset[int]:
+        """The minutes of the day at which it may begin or end."""
+        ...
+
+
+Key: TypeAlias = "tuple[str, tuple[Span, ...], tuple[Span, ...] | None]"
 """What a schedule's answers depend on, by value: its zone's name and its windows."""
 
 _WEEK = 7 * _MINUTES_PER_DAY
@@ -80,7 +91,7 @@ class Week:
 
 
 @lru_cache(maxsize=1024)
-def week_of(quiet: tuple[Window, ...], available: tuple[Window, ...] | None) -> Week:
+def week_of(quiet: tuple[Span, ...], available: tuple[Span, ...] | None) -> Week:
     """The local week of ``quiet`` and ``available``, worked out once per distinct pair.
 
     Each window's ``contains`` decides the state of each run: the state can change
