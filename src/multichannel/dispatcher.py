@@ -385,7 +385,12 @@ class Dispatcher(Starting, Recording):
         for the send serve again.
         """
         now = self.clock.now()
-        action = self._decide(dispatch, now, opted_out)
+        try:
+            action = self._decide(dispatch, now, opted_out)
+        except Exception:
+            # The accepted send is saved whatever happens here; the loop decides again.
+            logger.exception("dispatch %s: deciding after the send failed", dispatch.id)
+            return False
         if action.kind == "send":
             return False
         self._log(dispatch, action)
