@@ -73,9 +73,12 @@ class Starting(Loop):
                     if later
                     else {}
                 )
-            except Exception:
+            except Exception as err:
+                # Only the error's type: its words may quote an address from the batch.
                 logger.warning(
-                    "storing %d dispatches together failed; storing each alone", len(later)
+                    "storing %d dispatches together failed (%s); storing each alone",
+                    len(later),
+                    type(err).__name__,
                 )
                 stored = {}
             return [
