@@ -5,6 +5,7 @@ The public API is everything named in ``__all__``; other modules are private.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -159,16 +160,39 @@ _WHERE: dict[str, str] = {
 """Where each public name is defined: it is imported from there on first use."""
 
 
-def __getattr__(name: str) -> Any:
-    # Every public name is imported on first use, so ``import multichannel`` costs
-    # next to nothing; ``from multichannel import Dispatcher`` loads what Dispatcher needs.
-    module = _WHERE.get(name)
-    if module is not None:
+def _lazy(
+    namespace: dict[str, Any], where: Mapping[str, str]
+) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+    """A package's ``__getattr__`` and ``__dir__`` that load each name of ``where`` on first use.
+
+    ``where`` maps a name to the module defining it; the module is imported
+    when the name is first asked for, and the name is then kept in
+    ``namespace`` (the package's globals). This package and its subpackages
+    (adapters, store, cli) load their heavy names this way.
+    """
+
+    def load(name: str) -> Any:
+        module = where.get(name)
+        if module is None:
+            raise AttributeError(f"module {namespace['__name__']!r} has no attribute {name!r}")
         from importlib import import_module
 
         found = getattr(import_module(module), name)
-        globals()[name] = found
+        namespace[name] = found
         return found
+
+    def names() -> list[str]:
+        return sorted({*namespace, *namespace["__all__"]})
+
+    return load, names
+
+
+_load, __dir__ = _lazy(globals(), _WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    # Every public name is imported on first use, so ``import multichannel`` costs
+    # next to nothing; ``from multichannel import Dispatcher`` loads what Dispatcher needs.
     if name == "__version__":
         from importlib.metadata import PackageNotFoundError, version
 
@@ -178,8 +202,4 @@ def __getattr__(name: str) -> Any:
             found = "0.0.0"
         globals()[name] = found
         return found
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+    return _load(name)

@@ -9,9 +9,9 @@ where it is used, with the ``pip install`` line that fixes it.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
+from multichannel import _lazy
 from multichannel.adapters.base import (
     ANY_CHANNEL,
     ENTRY_POINT_GROUP,
@@ -59,14 +59,4 @@ _BUILT_IN: Final = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _BUILT_IN.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    adapter = getattr(importlib.import_module(module), name)
-    globals()[name] = adapter
-    return adapter
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = _lazy(globals(), _BUILT_IN)

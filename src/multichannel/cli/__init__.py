@@ -16,7 +16,9 @@ every command.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from multichannel import _lazy
 
 if TYPE_CHECKING:
     from multichannel.cli.commands import app, main
@@ -24,11 +26,6 @@ if TYPE_CHECKING:
 __all__ = ["app", "main"]
 
 
-def __getattr__(name: str) -> Any:
-    if name in __all__:
-        from multichannel.cli import commands
-
-        found = getattr(commands, name)
-        globals()[name] = found
-        return found
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = _lazy(
+    globals(), {"app": "multichannel.cli.commands", "main": "multichannel.cli.commands"}
+)

@@ -6,8 +6,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from multichannel import _lazy
 from multichannel.store.base import BatchStore, Store
 from multichannel.store.memory import MemoryStore
 
@@ -17,14 +18,4 @@ if TYPE_CHECKING:
 __all__ = ["BatchStore", "MemoryStore", "SQLStore", "Store"]
 
 
-def __getattr__(name: str) -> Any:
-    if name == "SQLStore":
-        from multichannel.store.sql import SQLStore
-
-        globals()["SQLStore"] = SQLStore
-        return SQLStore
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = _lazy(globals(), {"SQLStore": "multichannel.store.sql"})
